@@ -24,6 +24,7 @@ export async function runOp(g: Gpu, name: string, given: Tensors, options: OpOpt
   if (!op) throw new Error(`op '${name}' has no GPU implementation`);
   const opts = resolveOptions(s, options);
   const inputs = canonicalInputs(s, given);
+  s.validate?.(inputs, opts);
   const aliasOf = (canon: string) => [canon, ...(s.inputs.find((i) => i.name === canon)?.aliases ?? [])].find((n) => n in given) ?? canon;
   const gIn: GpuTensors = {};
   for (const [k, t] of Object.entries(inputs)) gIn[k] = g.upload(t, k);
@@ -36,10 +37,17 @@ export async function runOp(g: Gpu, name: string, given: Tensors, options: OpOpt
     if (grad) {
       if (!s.hasBackward || !op.backward) throw new Error(`${name} has no backward (${s.torch} is an update rule)`);
       const gOut: GpuTensors = {};
+      const present = s.outputs.filter((k) => given[`grad_${k}`]);
+      if (!present.length) {
+        throw new Error(`${name} --grad: the input file needs grad_<output> for at least one of ${s.outputs.map((k) => `'grad_${k}'`).join(', ')}`);
+      }
       for (const k of s.outputs) {
         if (!outs[k]) continue;
         const gt = given[`grad_${k}`];
-        if (!gt) throw new Error(`${name} --grad: missing 'grad_${k}' (the gradient of output '${k}', shape ${shapeStr(outs[k].shape)})`);
+        if (!gt) {
+          gOut[k] = g.zeros(outs[k].shape); // as torch.autograd.grad with that output left out
+          continue;
+        }
         if (shapeStr(gt.shape) !== shapeStr(outs[k].shape) && !(gt.data.length === 1 && outs[k].shape.length === 0)) {
           throw new Error(`${name} --grad: 'grad_${k}' has shape ${shapeStr(gt.shape)} but output '${k}' is ${shapeStr(outs[k].shape)}`);
         }

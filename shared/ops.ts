@@ -46,6 +46,8 @@ export interface OpSpec {
   defaults: OpOptions;
   /** false for update rules (adamw) */
   hasBackward: boolean;
+  /** host-side checks before anything reaches the GPU (shapes, index ranges); throw with a clear message */
+  validate?(inputs: Tensors, options: OpOptions): void;
   cases: OpCase[];
   makeInputs(rng: Rng, c: OpCase): Tensors;
   reference: {

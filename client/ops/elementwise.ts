@@ -33,7 +33,7 @@ const ops: GpuOp[] = [
   { name: 'add', forward: (g, i) => ({ out: add(g, i.input, i.other) }), backward: (_g, _i, _o, _out, d) => ({ input: d.out, other: d.out }) },
 ];
 
-export const elementwise: OpFamily = {
+export const elementwiseFamily: OpFamily = {
   kernels: kernels('elementwise.wgsl', source, {
     gelu_fwd: ['read', 'read', 'rw'],
     gelu_bwd: ['read', 'read', 'rw'],
