@@ -18,5 +18,7 @@ export default defineConfig({
     // two cores: GPU test files each drive their own Chromium on SwiftShader; more in parallel only thrashes
     maxWorkers: 2,
     fileParallelism: true,
+    // lets the Node runtime test force garbage collections (the Dawn crash it guards against is GC-triggered)
+    execArgv: ['--expose-gc'],
   },
 });

@@ -2,6 +2,7 @@
 // Dawn crashes if the object create() returns, or the adapter, is garbage-collected while the device
 // lives (../shared/ENVIRONMENT.md): Gpu keeps both in its keepAlive list for the device's whole life.
 import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { GpuUnavailableError } from '../runtime/device.ts';
 import { openGpu } from '../runtime/index.ts';
 import type { Gpu } from '../runtime/gpu.ts';
@@ -13,6 +14,8 @@ export async function openNodeGpu(): Promise<Gpu> {
   if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD) && !existsSync('/dev/dri') && !existsSync('/dev/nvidia0')) {
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   }
+  // Vulkan's window-system probing complains on every start without it; compute needs no display.
+  process.env.XDG_RUNTIME_DIR ??= tmpdir();
   let webgpu: typeof import('webgpu');
   try {
     webgpu = await import('webgpu');

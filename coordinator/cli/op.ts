@@ -5,11 +5,18 @@ import { readSafetensors } from '../../shared/safetensors.ts';
 import { spec } from '../../client/runner.ts';
 import { ROOT } from './root.ts';
 
+/** metadata keys that other writers (safetensors.torch writes `format`) or we ourselves put in files */
+const NOT_OPTIONS = ['format', 'op', 'adapter', 'note', 'comment'];
+
 /** scalar options arrive as strings in __metadata__; each holds JSON (`true`, `1e-5`, `[0.9, 0.95]`) */
 export function optionsFromMetadata(meta: Record<string, string>, known: string[]): Record<string, unknown> {
   const opts: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(meta)) {
-    if (!known.includes(k)) continue; // other metadata (format, comments) is not ours to judge
+    if (NOT_OPTIONS.includes(k)) continue;
+    if (!known.includes(k)) {
+      // a misspelt option must not be silently ignored
+      throw new Error(`unknown option '${k}' in __metadata__ (${known.length ? `this op takes: ${known.join(', ')}` : 'this op takes none'})`);
+    }
     try {
       opts[k] = JSON.parse(v);
     } catch {
