@@ -54,6 +54,10 @@ export class Gpu {
   /** set once the device is lost; every later call throws it */
   lost: string | null = null;
   private pending: Recorded[] = [];
+  private uniform: GPUBuffer | null = null;
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private ids = new WeakMap<object, number>();
+  private nextId = 1;
   private errors: string[] = [];
   /** keeps the adapter (and, in Node, Dawn's GPU object) alive while the device lives: see ENVIRONMENT.md */
   private readonly keepAlive: unknown[];
@@ -149,6 +153,7 @@ export class Gpu {
     const { pipeline, layout } = this.pipelines.get(k, d.constants);
     const u = d.u32 ?? [];
     const f = d.f32 ?? [];
+    if (u.length + f.length > UNIFORM_STRIDE / 4) throw new Error(`kernel '${d.kernel}': params exceed ${UNIFORM_STRIDE} bytes`);
     const params = new ArrayBuffer(Math.max(16, 4 * Math.ceil((u.length + f.length) / 4) * 4));
     new Uint32Array(params, 0, u.length).set(u);
     new Float32Array(params, 4 * u.length, f.length).set(f);
@@ -162,28 +167,53 @@ export class Gpu {
     if (!this.pending.length) return;
     this.check();
     const work = this.pending.splice(0);
-    const uniform = this.device.createBuffer({ size: work.length * UNIFORM_STRIDE, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    const staging = new Uint8Array(work.length * UNIFORM_STRIDE);
+    // Params of this flush go to the front of the uniform ring. Reusing it every flush is safe: a queue write
+    // lands after the work submitted before it and before the work submitted after it.
+    const need = work.length * UNIFORM_STRIDE;
+    if (!this.uniform || this.uniform.size < need) {
+      this.uniform?.destroy();
+      this.uniform = this.device.createBuffer({ size: Math.max(need, 64 * 1024), usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'params ring' });
+      this.bindGroups.clear();
+    }
+    const staging = new Uint8Array(need);
     work.forEach((w, i) => staging.set(new Uint8Array(w.params), i * UNIFORM_STRIDE));
-    this.device.queue.writeBuffer(uniform, 0, staging);
+    this.device.queue.writeBuffer(this.uniform, 0, staging);
     const enc = this.device.createCommandEncoder();
     const pass = enc.beginComputePass();
-    work.forEach((w, i) => {
-      const bind = this.device.createBindGroup({
-        layout: w.layout,
-        entries: [
-          { binding: 0, resource: { buffer: uniform, offset: i * UNIFORM_STRIDE, size: Math.max(16, w.params.byteLength) } },
-          ...w.buffers.map((buffer, j) => ({ binding: j + 1, resource: { buffer } })),
-        ],
-      });
+    for (let i = 0; i < work.length; i++) {
+      const w = work[i];
       pass.setPipeline(w.pipeline);
-      pass.setBindGroup(0, bind);
+      pass.setBindGroup(0, this.bindGroup(w.layout, w.buffers), [i * UNIFORM_STRIDE]);
       pass.dispatchWorkgroups(...w.workgroups);
-    });
+    }
     pass.end();
     this.device.queue.submit([enc.finish()]);
     this.submits++;
-    uniform.destroy(); // destruction waits for the submitted work that uses it
+  }
+
+  /** bind groups depend only on the layout and the storage buffers (params come by dynamic offset): cache them */
+  private bindGroup(layout: GPUBindGroupLayout, buffers: GPUBuffer[]): GPUBindGroup {
+    let key = `${this.idOf(layout)}`;
+    for (const b of buffers) key += `,${this.idOf(b)}`;
+    let bg = this.bindGroups.get(key);
+    if (!bg) {
+      if (this.bindGroups.size > 8192) this.bindGroups.clear(); // bound the cache; misses only cost a rebuild
+      bg = this.device.createBindGroup({
+        layout,
+        entries: [
+          { binding: 0, resource: { buffer: this.uniform!, offset: 0, size: UNIFORM_STRIDE } },
+          ...buffers.map((buffer, j) => ({ binding: j + 1, resource: { buffer } })),
+        ],
+      });
+      this.bindGroups.set(key, bg);
+    }
+    return bg;
+  }
+
+  private idOf(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) this.ids.set(o, (id = this.nextId++));
+    return id;
   }
 
   async read(t: GpuTensor): Promise<Float32Array | Int32Array> {
@@ -223,6 +253,8 @@ export class Gpu {
   }
 
   destroy(): void {
+    this.bindGroups.clear();
+    this.uniform?.destroy();
     this.pool.destroy();
     this.device.destroy();
     this.keepAlive.length = 0;

@@ -24,7 +24,8 @@ export class PipelineCache {
     const layout = this.device.createBindGroupLayout({
       label: k.name,
       entries: [
-        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+        // params live in one uniform ring per Gpu, addressed by dynamic offset, so bind groups can be cached
+        { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true } },
         ...k.bindings.map((b, i) => ({
           binding: i + 1,
           visibility: GPUShaderStage.COMPUTE,
