@@ -1,5 +1,6 @@
 // `gradswarm` — the command line. Each command lives in its own file; this one wires them to commander.
 import { Command, Option } from 'commander';
+import { benchCommand } from './bench.ts';
 import { checkCommand } from './check.ts';
 import { kernelsCommand } from './kernels.ts';
 import { opCommand } from './op.ts';
@@ -29,6 +30,19 @@ program
   .action(opCommand);
 
 program.command('kernels').description('list the ops and every WGSL kernel in the registry').action(kernelsCommand);
+
+program
+  .command('bench')
+  .description('time our kernels against @tensorflow/tfjs (webgpu) and @jax-js/jax in headless Chromium; writes bench/RESULTS.md')
+  .argument('<what>', "which benchmark: 'kernels'")
+  .option('--only <ops>', 'comma-separated ops to time (default: all)')
+  .option('--quick', 'fewer, smaller sizes')
+  .option('--out <file>', 'markdown report path (default: bench/RESULTS.md)')
+  .option('--no-peers', 'time our kernels only')
+  .option('--runs <n>', 'timed runs per row; the median is reported (default 7)', Number)
+  .option('--min-ms <ms>', 'each timed run repeats the call until it lasts this long (default 100)', Number)
+  .option('--seed <n>', 'seed for the random inputs (default: fresh)', Number)
+  .action(benchCommand);
 
 program.parseAsync().catch((e: Error) => {
   console.error(`gradswarm: ${e.message}`);
