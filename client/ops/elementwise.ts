@@ -7,10 +7,13 @@ import type { GpuOp, OpFamily } from './op.ts';
 
 const WG = 256;
 
+/** one dispatch over every element; the vec4 entry point when the size allows it */
 function map(g: Gpu, kernel: string, x: GpuTensor, y: GpuTensor): GpuTensor {
   const n = numel(x.shape);
   const out = g.tensor(x.shape);
-  g.run({ kernel, u32: [n], buffers: [x, y, out], workgroups: g.grid(Math.ceil(n / WG)) });
+  const vec4 = n % 4 === 0;
+  const units = vec4 ? n / 4 : n;
+  g.run({ kernel: vec4 ? `${kernel}_v4` : kernel, u32: [units], buffers: [x, y, out], workgroups: g.grid(Math.ceil(units / WG)) });
   return out;
 }
 
@@ -36,12 +39,19 @@ const ops: GpuOp[] = [
 export const elementwiseFamily: OpFamily = {
   kernels: kernels('elementwise.wgsl', source, {
     gelu_fwd: ['read', 'read', 'rw'],
+    gelu_fwd_v4: ['read', 'read', 'rw'],
     gelu_bwd: ['read', 'read', 'rw'],
+    gelu_bwd_v4: ['read', 'read', 'rw'],
     tanh_fwd: ['read', 'read', 'rw'],
+    tanh_fwd_v4: ['read', 'read', 'rw'],
     tanh_bwd: ['read', 'read', 'rw'],
+    tanh_bwd_v4: ['read', 'read', 'rw'],
     sigmoid_fwd: ['read', 'read', 'rw'],
+    sigmoid_fwd_v4: ['read', 'read', 'rw'],
     sigmoid_bwd: ['read', 'read', 'rw'],
+    sigmoid_bwd_v4: ['read', 'read', 'rw'],
     add_fwd: ['read', 'read', 'rw'],
+    add_fwd_v4: ['read', 'read', 'rw'],
   }),
   ops,
 };

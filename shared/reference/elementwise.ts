@@ -27,11 +27,13 @@ const tolerance = { forward: 1e-4, backward: 1e-3, why: 'elementwise: a few fp32
 const cases: OpCase[] = [
   { name: 'tiny 7', dims: { N: 7 } },
   { name: 'odd 37x53x29', dims: { N: 37 * 53 * 29 } },
+  // a multiple of 4 (the vec4 kernels) that is not a multiple of the workgroup
+  { name: 'odd 4x9x5 (vec4)', dims: { N: 4 * 9 * 5 } },
   { name: 'large 4M', dims: { N: 1 << 22 }, large: true },
 ];
 
 function shapeOf(c: OpCase) {
-  return c.dims.N === 37 * 53 * 29 ? [37, 53, 29] : [c.dims.N];
+  return c.dims.N === 37 * 53 * 29 ? [37, 53, 29] : c.dims.N === 180 ? [4, 9, 5] : [c.dims.N];
 }
 
 function unary(name: string, torch: string, fwd: (x: Float64Array) => Float64Array, bwd: (x: Float64Array, out: Float64Array, d: Float64Array) => Float64Array, range: number): OpSpec {
