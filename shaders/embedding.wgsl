@@ -1,11 +1,12 @@
 // Embedding lookup, forward and backward. Shapes: idx (N) i32, weight (V, C), out / dout (N, C), dweight (V, C).
 // Backward is a scatter-add done without float atomics and bit-for-bit deterministic: the positions are
 // sorted by index with a stable LSD radix sort (8 bits per pass: tile histograms, one scan, stable scatter),
-// each row's range in the sorted list is found, and one thread per (row, channel) sums its row's upstream
-// grads in position order (long rows with help: see emb_chunk_sums). Integer atomics only count and set
-// bits (in workgroup memory), so no result depends on timing.
-// Invariants: forward writes `out` (=). Backward writes every element of dweight (=), rows never used get
-// exactly 0, the padding row gets 0; with `accumulate` it adds (+=) to used rows only and leaves the rest.
+// each row's range in the sorted list is found, and one thread per (used row, 4 channels) sums its row's
+// upstream grads in position order (long rows with help: see emb_chunk_sums). Integer atomics only count
+// (in workgroup memory), so no result depends on timing.
+// Invariants: forward writes `out` (=). Backward leaves every element of dweight written (=): rows never used
+// get exactly 0 (by the host's zero fill or by embedding_bwd), the padding row gets 0; with `accumulate` it
+// adds (+=) to used rows only and leaves the rest.
 // Indices outside [0, V) are a host-side error (validate them where batches are made); here they read as
 // zero rows (forward) and are dropped (backward), never touching memory outside the tensors.
 
@@ -117,31 +118,31 @@ fn emb_sort_scan(@builtin(local_invocation_index) lid: u32) {
 @group(0) @binding(4) var<storage, read_write> x_keys_out: array<u32>;
 @group(0) @binding(5) var<storage, read_write> x_vals_out: array<u32>;
 
-// which threads of the tile hold each digit: bit (l % 32) of masks[d * WORDS + l / 32] is set when thread l
-// has digit d (8 KiB). OR is commutative, so the masks do not depend on the order the atomics land in.
-const WORDS: u32 = TILE / 32u;
-var<workgroup> masks: array<atomic<u32>, BINS * WORDS>;
+// each thread's digit (256 for none), four to a vector: thread l's is digits[l / 4][l % 4]. Ranks are counted
+// by comparing vectors of digits, with no atomics: SwiftShader (a CPU) runs workgroup atomics slowly.
+var<workgroup> digits: array<vec4u, TILE / 4u>;
 
 @compute @workgroup_size(TILE)
 fn emb_sort_scatter(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let t = wid.x + wid.y * nwg.x;
   let i = t * TILE + lid;
   let live = t < p.tiles && i < p.n;
-  for (var w = lid; w < BINS * WORDS; w += TILE) { atomicStore(&masks[w], 0u); }
-  workgroupBarrier();
   var key = 0u;
-  var d = 0u;
+  var d = BINS;
   if (live) {
     key = key_of(x_keys[i]);
     d = (key >> p.shift) & 255u;
-    atomicOr(&masks[d * WORDS + lid / 32u], 1u << (lid & 31u));
   }
+  digits[lid / 4u][lid % 4u] = d;
   workgroupBarrier();
   if (!live) { return; }
-  // rank among the tile's earlier threads with the same digit: popcounts of the words before, and of the
-  // bits below this thread's in its own word
-  var rank = countOneBits(atomicLoad(&masks[d * WORDS + lid / 32u]) & ((1u << (lid & 31u)) - 1u));
-  for (var w = 0u; w < lid / 32u; w++) { rank += countOneBits(atomicLoad(&masks[d * WORDS + w])); }
+  // rank among the tile's earlier threads with the same digit: whole vectors before this thread's, then the
+  // lanes below it in its own
+  var same = vec4u(0u);
+  for (var w = 0u; w < lid / 4u; w++) { same += select(vec4u(0u), vec4u(1u), digits[w] == vec4u(d)); }
+  let own = select(vec4u(0u), vec4u(1u), digits[lid / 4u] == vec4u(d)) * vec4u(vec4<bool>(lid % 4u > 0u, lid % 4u > 1u, lid % 4u > 2u, false));
+  same += own;
+  let rank = same.x + same.y + same.z + same.w;
   let slot = x_start[d * p.tiles + t] + rank;
   x_keys_out[slot] = key;
   x_vals_out[slot] = select(x_vals[i], i, p.first == 1u);
@@ -169,33 +170,34 @@ fn emb_row_ranges(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgr
 // position order, except that each aligned chunk of CHUNK sorted positions lying wholly inside the row is
 // added as one term, its own sum computed beforehand in the same sequential way (emb_chunk_sums). So a row
 // used k times costs one thread ≤ 2·CHUNK + k/CHUNK dependent steps instead of k, for frequent tokens.
+// Each thread sums 4 neighbouring channels at once (a vec4 add rounds each lane as a scalar add would, so the
+// bits are those of one thread per channel): a loop's cost per invocation, large on SwiftShader, is paid once
+// per 4 channels, and each position is looked up once for them. Channels past C read channel C-1 and are not
+// stored. A thread's work item is (slot, channel group): p.n = slots · G, G = ceil(C / 4).
 
 const CHUNK: u32 = 64u;
 
 @group(0) @binding(2) var<storage, read> w_pos: array<u32>;   // sorted positions
 @group(0) @binding(3) var<storage, read> w_dout: array<f32>;  // (N, C)
 
-// init + dout[pos[j], c] for j in lo..hi, one add after another. Eight loads are issued before their adds, so
-// a long run waits on memory once per eight terms; the adds keep their order (same bits as a plain loop).
-fn run_sum(init: f32, lo: u32, hi: u32, c: u32) -> f32 {
+fn groups() -> u32 { return (p.C + 3u) / 4u; }
+
+// row[c .. c+4] of a (·, C) array at flat row offset b, clamped to the row's last channel
+fn dout4(b: u32, c: u32) -> vec4f {
+  let m = b + p.C - 1u;
+  return vec4f(w_dout[min(b + c, m)], w_dout[min(b + c + 1u, m)], w_dout[min(b + c + 2u, m)], w_dout[min(b + c + 3u, m)]);
+}
+
+// init + dout[pos[j], c .. c+4] for j in lo..hi, one add after another
+fn run_sum(init: vec4f, lo: u32, hi: u32, c: u32) -> vec4f {
   var sum = init;
-  var j = lo;
-  while (j + 8u <= hi) {
-    let a = vec4f(dout_at(j, c), dout_at(j + 1u, c), dout_at(j + 2u, c), dout_at(j + 3u, c));
-    let b = vec4f(dout_at(j + 4u, c), dout_at(j + 5u, c), dout_at(j + 6u, c), dout_at(j + 7u, c));
-    sum += a.x; sum += a.y; sum += a.z; sum += a.w;
-    sum += b.x; sum += b.y; sum += b.z; sum += b.w;
-    j += 8u;
-  }
-  for (; j < hi; j++) { sum += dout_at(j, c); }
+  for (var j = lo; j < hi; j++) { sum += dout4(w_pos[j] * p.C, c); }
   return sum;
 }
 
-fn dout_at(j: u32, c: u32) -> f32 { return w_dout[w_pos[j] * p.C + c]; }
-
 // partial[q, c] = sum of sorted positions [q·CHUNK, (q+1)·CHUNK) when they all belong to one row (the padding
 // row and dropped indices excepted); other chunks are left unwritten and never read.
-// One thread per (chunk, channel), p.n = chunks · C. bindings: sorted keys, sorted positions, dout, partial
+// Slots are chunks, p.n = chunks · G. bindings: sorted keys, sorted positions, dout, partial
 @group(0) @binding(1) var<storage, read> c_keys: array<u32>;
 @group(0) @binding(4) var<storage, read_write> c_partial: array<f32>;
 
@@ -203,39 +205,76 @@ fn dout_at(j: u32, c: u32) -> f32 { return w_dout[w_pos[j] * p.C + c]; }
 fn emb_chunk_sums(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat(gid, nwg);
   if (i >= p.n) { return; }
-  let q = i / p.C;
-  let c = i - q * p.C;
+  let q = i / groups();
+  let c = 4u * (i - q * groups());
   let lo = q * CHUNK;
   let k = c_keys[lo];
   if (k != c_keys[lo + CHUNK - 1u] || k >= p.V || k == p.pad) { return; }
-  c_partial[i] = run_sum(0.0, lo, lo + CHUNK, c);
+  let sum = run_sum(vec4f(0.0), lo, lo + CHUNK, c);
+  for (var l = 0u; l < 4u && c + l < p.C; l++) { c_partial[q * p.C + c + l] = sum[l]; }
 }
 
-// dweight[v, c] = Σ dout[pos, c] over the positions of row v, in the order above. One thread per (row,
-// channel), p.n = V · C; neighbouring threads read neighbouring channels.
-// bindings: range, sorted positions, dout, partial, dweight
-@group(0) @binding(1) var<storage, read> w_range: array<u32>;
 @group(0) @binding(4) var<storage, read> w_partial: array<f32>;
 @group(0) @binding(5) var<storage, read_write> w_dweight: array<f32>;
+
+// dweight[v, c .. c+4] for a row whose sorted positions are [lo, hi): Σ dout[pos, c] in the order above
+fn row_sum(lo: u32, hi: u32, c: u32) -> vec4f {
+  if (hi == lo + 1u) { return vec4f(0.0) + dout4(w_pos[lo] * p.C, c); } // most rows of a batch: no loop
+  let q0 = (lo + CHUNK - 1u) / CHUNK; // whole chunks inside the row: q0 .. q1
+  let q1 = hi / CHUNK;
+  if (q0 >= q1) { return run_sum(vec4f(0.0), lo, hi, c); }
+  var sum = run_sum(vec4f(0.0), lo, q0 * CHUNK, c);
+  for (var q = q0; q < q1; q++) {
+    let m = q * p.C + p.C - 1u;
+    let b = q * p.C + c;
+    sum += vec4f(w_partial[min(b, m)], w_partial[min(b + 1u, m)], w_partial[min(b + 2u, m)], w_partial[min(b + 3u, m)]);
+  }
+  return run_sum(sum, q1 * CHUNK, hi, c);
+}
+
+fn store_row(v: u32, c: u32, sum: vec4f) {
+  if (c + 4u <= p.C && p.accumulate == 0u) {
+    let i = v * p.C + c;
+    w_dweight[i] = sum.x; w_dweight[i + 1u] = sum.y; w_dweight[i + 2u] = sum.z; w_dweight[i + 3u] = sum.w;
+    return;
+  }
+  for (var l = 0u; l < 4u && c + l < p.C; l++) {
+    let i = v * p.C + c + l;
+    if (p.accumulate == 1u) { w_dweight[i] += sum[l]; } else { w_dweight[i] = sum[l]; }
+  }
+}
+
+// Two ways to cover the rows; the host picks the smaller launch, min(V, N) slots (client/ops/embedding.ts).
+// By row: slots are rows, p.n = V · G; writes every row (unused ones get 0, or are left alone with
+// accumulate). Needs `range` zero-filled. bindings: range, sorted positions, dout, partial, dweight
+@group(0) @binding(1) var<storage, read> w_range: array<u32>;
 
 @compute @workgroup_size(WG)
 fn embedding_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = flat(gid, nwg);
   if (i >= p.n) { return; }
-  let v = i / p.C;
-  let c = i - v * p.C;
+  let v = i / groups();
+  let c = 4u * (i - v * groups());
   let lo = w_range[2u * v];
   let hi = select(w_range[2u * v + 1u], lo, v == p.pad); // the padding row gets no gradient
   if (p.accumulate == 1u && lo == hi) { return; }
-  let q0 = (lo + CHUNK - 1u) / CHUNK; // whole chunks inside the row: q0 .. q1
-  let q1 = hi / CHUNK;
-  var sum: f32;
-  if (q0 < q1) {
-    sum = run_sum(0.0, lo, q0 * CHUNK, c);
-    for (var q = q0; q < q1; q++) { sum += w_partial[q * p.C + c]; }
-    sum = run_sum(sum, q1 * CHUNK, hi, c);
-  } else {
-    sum = run_sum(0.0, lo, hi, c);
-  }
-  if (p.accumulate == 1u) { w_dweight[i] += sum; } else { w_dweight[i] = sum; }
+  store_row(v, c, row_sum(lo, hi, c));
+}
+
+// By run: slots are sorted positions, p.n = N · G; the threads at the first position of each row's run sum
+// that row, the others return at once. Writes used rows only: the host zeroes dweight first (unless
+// accumulating). Reads only the ends of used rows, so `range` needs no fill.
+// bindings: sorted keys, sorted positions, dout, partial, dweight, range
+@group(0) @binding(1) var<storage, read> r_keys: array<u32>;
+@group(0) @binding(6) var<storage, read> r_range: array<u32>;
+
+@compute @workgroup_size(WG)
+fn embedding_bwd_runs(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = flat(gid, nwg);
+  if (i >= p.n) { return; }
+  let j = i / groups();
+  let c = 4u * (i - j * groups());
+  let v = r_keys[j];
+  if (v >= p.V || v == p.pad || (j > 0u && r_keys[j - 1u] == v)) { return; }
+  store_row(v, c, row_sum(j, r_range[2u * v + 1u], c));
 }

@@ -1,6 +1,6 @@
 // GPU side of the embedding family (shaders/embedding.wgsl): the lookup, and its deterministic scatter-add
 // backward (stable radix sort of positions by index, row ranges, chunk sums for frequent rows, one thread per
-// (row, channel) summing in an order fixed by idx alone).
+// (used row, 4 channels) summing in an order fixed by idx alone).
 import source from '../../shaders/embedding.wgsl';
 import { paddingRow } from '../../shared/reference/embedding.ts';
 import { numel, shapeStr } from '../../shared/tensor.ts';
@@ -81,8 +81,11 @@ export interface EmbeddingBackwardOptions {
 
 /**
  * dweight (V, C) of out = weight[idx], given dout (idx.shape..., C): a race-free, bit-for-bit deterministic
- * scatter-add (3·passes + 4 dispatches; passes = ceil(bit length of V / 8): 2 for GPT-2's 50257). Rows never
- * used get 0 (or, with accumulate, are left as they were).
+ * scatter-add (3·passes + 4 dispatches, plus a zero fill of dweight when N < V: a dispatch on GPUs, a
+ * clearBuffer on SwiftShader; passes = ceil(bit length of V / 8): 2 for GPT-2's 50257). Rows never used get 0
+ * (or, with accumulate, are left as they were). Work is launched over min(V, N) slots: by row when every row
+ * may be used (V ≤ N: the kernel writes all rows, zeros included), by sorted position when most rows are not
+ * (N < V: only the first position of each row's run sums, onto a zeroed dweight).
  */
 export function embeddingBackward(g: Gpu, idx: GpuTensor, dout: GpuTensor, V: number, o: EmbeddingBackwardOptions = {}): GpuTensor {
   checkIdx('embeddingBackward', idx);
@@ -103,20 +106,30 @@ export function embeddingBackward(g: Gpu, idx: GpuTensor, dout: GpuTensor, V: nu
     return dweight;
   }
   const { keys, pos } = sortPositions(g, idx, N, V);
+  const byRun = N < V; // launch over min(V, N) slots (see above): the one place that picks
   const range = g.tensor([V, 2], 'i32', 'embedding row ranges');
-  g.fill(range, 0, true);
+  if (!byRun) g.fill(range, 0, true); // by run reads the ranges of used rows only
   g.run({ kernel: 'emb_row_ranges', u32: u32({ n: N, V }), buffers: [keys, range], workgroups: g.grid(Math.ceil(N / WG)) });
   // sums of the aligned chunks of CHUNK sorted positions that lie inside one row (frequent tokens)
   const chunks = Math.floor(N / CHUNK);
+  const G = Math.ceil(C / 4); // each thread sums 4 channels
   const partial = g.tensor([Math.max(1, chunks * C)], 'f32', 'embedding chunk sums');
   const padRow = pad < 0 ? NO_PAD : pad;
   if (chunks > 0) {
-    const n = chunks * C;
+    const n = chunks * G;
     g.run({ kernel: 'emb_chunk_sums', u32: u32({ n, C, V, pad: padRow }), buffers: [keys, pos, dout, partial], workgroups: g.grid(Math.ceil(n / WG)) });
   }
-  const n = V * C;
-  const q = { n, C, V, pad: padRow, accumulate: o.accumulate ? 1 : 0 };
-  g.run({ kernel: 'embedding_bwd', u32: u32(q), buffers: [range, pos, dout, partial, dweight], workgroups: g.grid(Math.ceil(n / WG)) });
+  const accumulate = o.accumulate ? 1 : 0;
+  if (byRun) {
+    if (!accumulate) g.fill(dweight, 0);
+    const n = N * G;
+    const q = { n, C, V, pad: padRow, accumulate };
+    g.run({ kernel: 'embedding_bwd_runs', u32: u32(q), buffers: [keys, pos, dout, partial, dweight, range], workgroups: g.grid(Math.ceil(n / WG)) });
+  } else {
+    const n = V * G;
+    const q = { n, C, V, pad: padRow, accumulate };
+    g.run({ kernel: 'embedding_bwd', u32: u32(q), buffers: [range, pos, dout, partial, dweight], workgroups: g.grid(Math.ceil(n / WG)) });
+  }
   g.release(keys, pos, range, partial);
   return dweight;
 }
@@ -140,6 +153,7 @@ export const embeddingFamily: OpFamily = {
     emb_row_ranges: ['read', 'rw'],
     emb_chunk_sums: ['read', 'read', 'read', 'rw'],
     embedding_bwd: ['read', 'read', 'read', 'read', 'rw'],
+    embedding_bwd_runs: ['read', 'read', 'read', 'read', 'rw', 'read'],
   }),
   ops,
 };

@@ -27,13 +27,21 @@ export interface Dispatch {
   workgroups: [number, number?, number?];
 }
 
-interface Recorded {
+interface RecordedDispatch {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
   params: ArrayBuffer;
   buffers: GPUBuffer[];
   workgroups: [number, number, number];
 }
+
+/** a buffer cleared to zero: clearBuffer is a memset, far cheaper than a fill shader on CPU adapters */
+interface RecordedClear {
+  clear: GPUBuffer;
+  bytes: number;
+}
+
+type Recorded = RecordedDispatch | RecordedClear;
 
 const UNIFORM_STRIDE = 256; // minUniformBufferOffsetAlignment on every adapter we know
 const NAN_BITS = 0x7fc00000;
@@ -119,10 +127,15 @@ export class Gpu {
     return t;
   }
 
-  /** fill with a float value (or raw 32-bit pattern when `bits` is set) */
+  /** fill with a float value (or raw 32-bit pattern when `bits` is set); zero is a clear, other values a dispatch */
   fill(t: GpuTensor, value: number, bits = false): void {
     const n = numel(t.shape);
     const pattern = bits ? value >>> 0 : new Uint32Array(new Float32Array([value]).buffer)[0];
+    if (pattern === 0) {
+      // On SwiftShader a fill shader cleared 25 MB in ~60 ms, clearBuffer in ~2 ms; GPUs clear at bandwidth.
+      if (n) this.pending.push({ clear: t.buffer, bytes: 4 * n });
+      return;
+    }
     this.run({ kernel: 'fill', u32: [n, pattern], buffers: [t], workgroups: this.grid(Math.ceil(n / 256)) });
   }
 
@@ -176,17 +189,25 @@ export class Gpu {
       this.bindGroups.clear();
     }
     const staging = new Uint8Array(need);
-    work.forEach((w, i) => staging.set(new Uint8Array(w.params), i * UNIFORM_STRIDE));
+    work.forEach((w, i) => 'params' in w && staging.set(new Uint8Array(w.params), i * UNIFORM_STRIDE));
     this.device.queue.writeBuffer(this.uniform, 0, staging);
     const enc = this.device.createCommandEncoder();
-    const pass = enc.beginComputePass();
+    let pass: GPUComputePassEncoder | null = null;
     for (let i = 0; i < work.length; i++) {
       const w = work[i];
+      if ('clear' in w) {
+        // clears sit between compute passes, in recorded order
+        pass?.end();
+        pass = null;
+        enc.clearBuffer(w.clear, 0, w.bytes);
+        continue;
+      }
+      pass ??= enc.beginComputePass();
       pass.setPipeline(w.pipeline);
       pass.setBindGroup(0, this.bindGroup(w.layout, w.buffers), [i * UNIFORM_STRIDE]);
       pass.dispatchWorkgroups(...w.workgroups);
     }
-    pass.end();
+    pass?.end();
     this.device.queue.submit([enc.finish()]);
     this.submits++;
   }

@@ -67,12 +67,17 @@ describe('embedding backward in Node (Dawn)', () => {
   });
   afterAll(() => g?.destroy());
 
-  // V = 300 needs two radix passes; few distinct indices make long runs of repeats
-  it('is bit-for-bit the fp32 sum in its fixed order, run after run', async () => {
+  // Both launch shapes (by row when V ≤ N, by sorted position when N < V), two radix passes each; few distinct
+  // indices make long runs of repeats; C = 19 leaves a partial group of 4 channels per thread
+  it.each([
+    ['by row', 300],
+    ['by run', 5000],
+  ])('is bit-for-bit the fp32 sum in its fixed order, run after run (%s)', async (_, V) => {
     const seed = freshSeed();
     const rng = new Rng(seed);
-    const [V, C, N] = [300, 19, 3001];
-    const idx = rng.ints(N, 12).map((k) => k * 23 + 7); // 12 rows used, spread over both digits
+    const [C, N] = [19, 3001];
+    const stride = Math.floor(V / 13);
+    const idx = rng.ints(N, 12).map((k) => k * stride + 7); // 12 rows used, spread over both digits
     const dout = rng.normals(N * C);
     const want = fp32Sums(idx, dout, V, C);
     const runs: Float32Array[] = [];
@@ -83,19 +88,23 @@ describe('embedding backward in Node (Dawn)', () => {
     for (const r of runs) expect(Buffer.from(r.buffer).equals(Buffer.from(want.buffer)), `seed ${seed}`).toBe(true);
   });
 
-  it('accumulates onto used rows only, and leaves the padding row alone', async () => {
+  // V = 40 > N = 9 launches by run (dweight is not zeroed), V = 8 by row (every row visited)
+  it.each([
+    ['by run', 40],
+    ['by row', 8],
+  ])('accumulates onto used rows only, and leaves the padding row alone (%s)', async (_, V) => {
     const rng = new Rng(freshSeed());
-    const [V, C] = [40, 8];
-    const idx = Int32Array.from([3, 5, 3, 39, 5, 3, 0, 7, 7]);
+    const C = 9;
+    const idx = Int32Array.from([3, 5, 3, V - 1, 5, 3, 0, 6, 6]);
     const dout = rng.normals(idx.length * C);
     const before = rng.normals(V * C);
     const gi = g.upload({ shape: [3, 3], data: idx });
     const gd = g.upload({ shape: [3, 3, C], data: dout });
     const acc = g.upload({ shape: [V, C], data: before });
-    embeddingBackward(g, gi, gd, V, { out: acc, accumulate: true, paddingIdx: -1 }); // row 39 is padding
+    embeddingBackward(g, gi, gd, V, { out: acc, accumulate: true, paddingIdx: -1 }); // row V - 1 is padding
     const got = (await g.read(acc)) as Float32Array;
-    const sums = fp32Sums(idx, dout, V, C, 39);
-    const used = new Set([0, 3, 5, 7]);
+    const sums = fp32Sums(idx, dout, V, C, V - 1);
+    const used = new Set([0, 3, 5, 6]);
     for (let v = 0; v < V; v++) {
       for (let c = 0; c < C; c++) {
         const i = v * C + c;
