@@ -5,6 +5,9 @@
 // key row in dK/dV) and keeps that row's vectors in registers as D4 = ceil(D / 4) vec4s. The other side streams
 // through workgroup memory TILE rows at a time, zero-padded to D4 vec4s, read by every thread at the same
 // address (a broadcast). Causal blocks that no row of the workgroup can see are never loaded.
+// Backward variants (client/ops/attention.ts selectVariant): attention_bwd_dq / _dkdv keep a row in private arrays
+// (real GPUs, D <= 128); attention_bwd_dq_reg / _dkdv_reg, at the end, the same passes with a row in named
+// registers (SwiftShader, D <= 64).
 // Invariants: every kernel writes its outputs (=), never +=; no atomics, so results are deterministic;
 // sizes come from params, never arrayLength (pooled buffers are larger than the tensors).
 
@@ -271,5 +274,177 @@ fn attention_bwd_dkdv(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups
       if (ok.z) { dk[w + 2u] = yk.z; dv[w + 2u] = yv.z; }
       if (ok.w) { dk[w + 3u] = yk.w; dv[w + 3u] = yv.w; }
     }
+  }
+}
+
+// ---- backward with rows in registers, for SwiftShader ----
+// SwiftShader runs invocations as SIMD lanes on the CPU, and a private array indexed by a loop counter is memory
+// there, gathered and scattered lane by lane: the array kernels above spend most of their time on qr[c], acc[c]
+// (at D = 32 these take about half the time). Here a row is up to four mat4x4f chunks of 16 columns (D <= 64),
+// each a named value; a chunk past D4 is skipped by a test on the override constant, which the compiler folds.
+// The host pads D4 to a multiple of 4 for these kernels (the loads zero the padding columns, the stores skip
+// them), so a tile row is whole chunks. Same tiles, causal limits and order over keys and queries as the array
+// kernels.
+
+const ZERO16 = mat4x4f();
+fn dot16(a: mat4x4f, b: mat4x4f) -> f32 { return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]) + dot(a[3], b[3]); }
+// chunk m (columns 16m..16m+15) of row r of a (rows, D) matrix at `base`, zero past D
+fn q16(base: u32, r: u32, m: u32) -> mat4x4f { let c = 4u * m; return mat4x4f(q4(base, r, c), q4(base, r, c + 1u), q4(base, r, c + 2u), q4(base, r, c + 3u)); }
+fn k16(base: u32, r: u32, m: u32) -> mat4x4f { let c = 4u * m; return mat4x4f(k4(base, r, c), k4(base, r, c + 1u), k4(base, r, c + 2u), k4(base, r, c + 3u)); }
+fn v16(base: u32, r: u32, m: u32) -> mat4x4f { let c = 4u * m; return mat4x4f(v4(base, r, c), v4(base, r, c + 1u), v4(base, r, c + 2u), v4(base, r, c + 3u)); }
+fn dout16(base: u32, r: u32, m: u32) -> mat4x4f { let c = 4u * m; return mat4x4f(dout4(base, r, c), dout4(base, r, c + 1u), dout4(base, r, c + 2u), dout4(base, r, c + 3u)); }
+fn out16(base: u32, r: u32, m: u32) -> mat4x4f { let c = 4u * m; return mat4x4f(out4(base, r, c), out4(base, r, c + 1u), out4(base, r, c + 2u), out4(base, r, c + 3u)); }
+// the chunk at vec4 offset o of a tile
+fn ta16(o: u32) -> mat4x4f { return mat4x4f(tile_a[o], tile_a[o + 1u], tile_a[o + 2u], tile_a[o + 3u]); }
+fn tb16(o: u32) -> mat4x4f { return mat4x4f(tile_b[o], tile_b[o + 1u], tile_b[o + 2u], tile_b[o + 3u]); }
+// store chunk m of a row starting at element w0, columns < D only
+fn dq16(w0: u32, m: u32, y: mat4x4f) {
+  for (var cc = 0u; cc < 4u; cc++) {
+    let c = 4u * m + cc;
+    let ok = lane_ok(c);
+    let w = w0 + 4u * c;
+    if (ok.x) { dq[w] = y[cc].x; }
+    if (ok.y) { dq[w + 1u] = y[cc].y; }
+    if (ok.z) { dq[w + 2u] = y[cc].z; }
+    if (ok.w) { dq[w + 3u] = y[cc].w; }
+  }
+}
+fn dk16(w0: u32, m: u32, y: mat4x4f) {
+  for (var cc = 0u; cc < 4u; cc++) {
+    let c = 4u * m + cc;
+    let ok = lane_ok(c);
+    let w = w0 + 4u * c;
+    if (ok.x) { dk[w] = y[cc].x; }
+    if (ok.y) { dk[w + 1u] = y[cc].y; }
+    if (ok.z) { dk[w + 2u] = y[cc].z; }
+    if (ok.w) { dk[w + 3u] = y[cc].w; }
+  }
+}
+fn dv16(w0: u32, m: u32, y: mat4x4f) {
+  for (var cc = 0u; cc < 4u; cc++) {
+    let c = 4u * m + cc;
+    let ok = lane_ok(c);
+    let w = w0 + 4u * c;
+    if (ok.x) { dv[w] = y[cc].x; }
+    if (ok.y) { dv[w + 1u] = y[cc].y; }
+    if (ok.z) { dv[w + 2u] = y[cc].z; }
+    if (ok.w) { dv[w + 3u] = y[cc].w; }
+  }
+}
+
+// attention_bwd_dq with registers. Grid: (ceil(T / WG), BH).
+@compute @workgroup_size(WG)
+fn attention_bwd_dq_reg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let bh = head(wid, nwg);
+  if (bh >= p.bh) { return; }
+  let q0 = wid.x * WG;
+  let i = q0 + li;
+  let live = i < p.t;
+  let ir = min(i, p.t - 1u); // a row past T reads the last row, sees no key and stores nothing
+  let qbase = bh * p.t * p.d;
+  let kbase = bh * p.s * p.d;
+  // scale * q_i and dout_i, chunk by chunk; delta_i = dout_i · out_i
+  let q_0 = q16(qbase, ir, 0u) * p.scale;
+  let g_0 = dout16(qbase, ir, 0u);
+  var delta_i = dot16(g_0, out16(qbase, ir, 0u));
+  var q_1 = ZERO16; var g_1 = ZERO16; var q_2 = ZERO16; var g_2 = ZERO16; var q_3 = ZERO16; var g_3 = ZERO16;
+  if (D4 > 4u) { q_1 = q16(qbase, ir, 1u) * p.scale; g_1 = dout16(qbase, ir, 1u); delta_i += dot16(g_1, out16(qbase, ir, 1u)); }
+  if (D4 > 8u) { q_2 = q16(qbase, ir, 2u) * p.scale; g_2 = dout16(qbase, ir, 2u); delta_i += dot16(g_2, out16(qbase, ir, 2u)); }
+  if (D4 > 12u) { q_3 = q16(qbase, ir, 3u) * p.scale; g_3 = dout16(qbase, ir, 3u); delta_i += dot16(g_3, out16(qbase, ir, 3u)); }
+  let lse_i = lse_in[bh * p.t + ir];
+  if (live) { delta[bh * p.t + i] = delta_i; }
+  var a_0 = ZERO16; var a_1 = ZERO16; var a_2 = ZERO16; var a_3 = ZERO16; // Σ_j dS_ij k_j
+  let kend = key_end(q0);
+  for (var k0 = 0u; k0 < kend; k0 += TILE) {
+    let n = min(TILE, kend - k0);
+    workgroupBarrier();
+    for (var x = li; x < n * D4; x += WG) {
+      tile_a[x] = k4(kbase, k0 + x / D4, x % D4);
+      tile_b[x] = v4(kbase, k0 + x / D4, x % D4);
+    }
+    workgroupBarrier();
+    let nv = select(0u, visible_keys(i, k0, n), live);
+    for (var j = 0u; j < nv; j++) {
+      let o = j * D4;
+      let k_0 = ta16(o);
+      var s = dot16(q_0, k_0);
+      var dp = dot16(g_0, tb16(o));
+      var k_1 = ZERO16; var k_2 = ZERO16; var k_3 = ZERO16;
+      if (D4 > 4u) { k_1 = ta16(o + 4u); s += dot16(q_1, k_1); dp += dot16(g_1, tb16(o + 4u)); }
+      if (D4 > 8u) { k_2 = ta16(o + 8u); s += dot16(q_2, k_2); dp += dot16(g_2, tb16(o + 8u)); }
+      if (D4 > 12u) { k_3 = ta16(o + 12u); s += dot16(q_3, k_3); dp += dot16(g_3, tb16(o + 12u)); }
+      let ds = exp(s - lse_i) * (dp - delta_i);
+      a_0 += ds * k_0;
+      if (D4 > 4u) { a_1 += ds * k_1; }
+      if (D4 > 8u) { a_2 += ds * k_2; }
+      if (D4 > 12u) { a_3 += ds * k_3; }
+    }
+  }
+  if (live) {
+    let w0 = qbase + i * p.d;
+    dq16(w0, 0u, a_0 * p.scale);
+    if (D4 > 4u) { dq16(w0, 1u, a_1 * p.scale); }
+    if (D4 > 8u) { dq16(w0, 2u, a_2 * p.scale); }
+    if (D4 > 12u) { dq16(w0, 3u, a_3 * p.scale); }
+  }
+}
+
+// attention_bwd_dkdv with registers. Grid: (ceil(S / WG), BH).
+@compute @workgroup_size(WG)
+fn attention_bwd_dkdv_reg(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) li: u32) {
+  let bh = head(wid, nwg);
+  if (bh >= p.bh) { return; }
+  let k0 = wid.x * WG;
+  let j = k0 + li;
+  let live = j < p.s;
+  let jr = min(j, p.s - 1u); // a row past S reads the last key row, sees no query and stores nothing
+  let qbase = bh * p.t * p.d;
+  let kbase = bh * p.s * p.d;
+  let k_0 = k16(kbase, jr, 0u) * p.scale;
+  let v_0 = v16(kbase, jr, 0u);
+  var k_1 = ZERO16; var v_1 = ZERO16; var k_2 = ZERO16; var v_2 = ZERO16; var k_3 = ZERO16; var v_3 = ZERO16;
+  if (D4 > 4u) { k_1 = k16(kbase, jr, 1u) * p.scale; v_1 = v16(kbase, jr, 1u); }
+  if (D4 > 8u) { k_2 = k16(kbase, jr, 2u) * p.scale; v_2 = v16(kbase, jr, 2u); }
+  if (D4 > 12u) { k_3 = k16(kbase, jr, 3u) * p.scale; v_3 = v16(kbase, jr, 3u); }
+  var a_0 = ZERO16; var a_1 = ZERO16; var a_2 = ZERO16; var a_3 = ZERO16; // Σ_i dS_ij q_i
+  var b_0 = ZERO16; var b_1 = ZERO16; var b_2 = ZERO16; var b_3 = ZERO16; // Σ_i P_ij dout_i
+  let qstart = select(0u, k0, p.causal != 0u);
+  for (var i0 = qstart; i0 < p.t; i0 += TILE) {
+    let n = min(TILE, p.t - i0);
+    workgroupBarrier();
+    for (var x = li; x < n * D4; x += WG) {
+      tile_a[x] = q4(qbase, i0 + x / D4, x % D4);
+      tile_b[x] = dout4(qbase, i0 + x / D4, x % D4);
+    }
+    for (var x = li; x < n; x += WG) {
+      row_lse[x] = lse_in[bh * p.t + i0 + x];
+      row_delta[x] = delta_in[bh * p.t + i0 + x];
+    }
+    workgroupBarrier();
+    let first = select(n, select(0u, min(n, max(j, i0) - i0), p.causal != 0u), live);
+    for (var ii = first; ii < n; ii++) {
+      let o = ii * D4;
+      let q_0 = ta16(o);
+      let g_0 = tb16(o);
+      var s = dot16(k_0, q_0);
+      var dp = dot16(v_0, g_0);
+      var q_1 = ZERO16; var g_1 = ZERO16; var q_2 = ZERO16; var g_2 = ZERO16; var q_3 = ZERO16; var g_3 = ZERO16;
+      if (D4 > 4u) { q_1 = ta16(o + 4u); g_1 = tb16(o + 4u); s += dot16(k_1, q_1); dp += dot16(v_1, g_1); }
+      if (D4 > 8u) { q_2 = ta16(o + 8u); g_2 = tb16(o + 8u); s += dot16(k_2, q_2); dp += dot16(v_2, g_2); }
+      if (D4 > 12u) { q_3 = ta16(o + 12u); g_3 = tb16(o + 12u); s += dot16(k_3, q_3); dp += dot16(v_3, g_3); }
+      let pij = exp(s - row_lse[ii]);
+      let ds = pij * (dp - row_delta[ii]);
+      a_0 += ds * q_0; b_0 += pij * g_0;
+      if (D4 > 4u) { a_1 += ds * q_1; b_1 += pij * g_1; }
+      if (D4 > 8u) { a_2 += ds * q_2; b_2 += pij * g_2; }
+      if (D4 > 12u) { a_3 += ds * q_3; b_3 += pij * g_3; }
+    }
+  }
+  if (live) {
+    let w0 = kbase + j * p.d;
+    dk16(w0, 0u, a_0 * p.scale); dv16(w0, 0u, b_0);
+    if (D4 > 4u) { dk16(w0, 1u, a_1 * p.scale); dv16(w0, 1u, b_1); }
+    if (D4 > 8u) { dk16(w0, 2u, a_2 * p.scale); dv16(w0, 2u, b_2); }
+    if (D4 > 12u) { dk16(w0, 3u, a_3 * p.scale); dv16(w0, 3u, b_3); }
   }
 }

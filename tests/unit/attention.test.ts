@@ -1,7 +1,7 @@
 // attention's host-side errors: the spec's validate (what `gradswarm op` and the runner check before any GPU
 // work) and the GPU functions' own shape checks, which throw before recording anything.
 import { describe, expect, it } from 'vitest';
-import { attention, attentionBackward } from '../../client/ops/attention.ts';
+import { attention, attentionBackward, forceAttentionVariant, selectVariant } from '../../client/ops/attention.ts';
 import type { Gpu, GpuTensor } from '../../client/runtime/gpu.ts';
 import { randomLike, resolveOptions, type OpOptions, type Tensors } from '../../shared/ops.ts';
 import { attentionOps } from '../../shared/reference/attention.ts';
@@ -46,6 +46,27 @@ describe('attention GPU host checks', () => {
     expect(() => attentionBackward(g, q, kv, kv, gt(2, 4, 9, 16), gt(2, 4, 8), q)).toThrow('attentionBackward: out is (2, 4, 9, 16), expected (2, 4, 8, 16)');
     expect(() => attentionBackward(g, q, kv, kv, q, gt(2, 4, 8), gt(2, 4, 8, 15))).toThrow('attentionBackward: dout is (2, 4, 8, 15), expected (2, 4, 8, 16)');
     expect(() => attentionBackward(g, q, kv, kv, q, gt(2, 4, 9), q)).toThrow('attentionBackward: lse is (2, 4, 9), expected (2, 4, 8)');
+  });
+});
+
+describe('attention backward variant', () => {
+  const gpu = (isFallback: boolean, adapterName: string) => ({ isFallback, adapterName }) as unknown as Gpu;
+  it('is rows in registers on SwiftShader up to D = 64, rows in arrays otherwise', () => {
+    expect(selectVariant(gpu(true, 'google / swiftshader'), 32)).toBe('reg');
+    expect(selectVariant(gpu(false, 'google / SwiftShader Device'), 64)).toBe('reg');
+    expect(selectVariant(gpu(true, 'google / swiftshader'), 65)).toBe('array');
+    expect(selectVariant(gpu(false, 'nvidia / hopper'), 32)).toBe('array');
+  });
+  it('can be forced, within what the variant supports', () => {
+    try {
+      forceAttentionVariant('reg');
+      expect(selectVariant(gpu(false, 'nvidia / hopper'), 64)).toBe('reg');
+      expect(selectVariant(gpu(false, 'nvidia / hopper'), 128)).toBe('array');
+      forceAttentionVariant('array');
+      expect(selectVariant(gpu(true, 'google / swiftshader'), 32)).toBe('array');
+    } finally {
+      forceAttentionVariant(null);
+    }
   });
 });
 
