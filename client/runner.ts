@@ -23,13 +23,14 @@ export async function runOp(g: Gpu, name: string, given: Tensors, options: OpOpt
   const op = GPU_OPS.get(name);
   if (!op) throw new Error(`op '${name}' has no GPU implementation`);
   const opts = resolveOptions(s, options);
+  checkTensorNames(s, given);
   const inputs = canonicalInputs(s, given);
   s.validate?.(inputs, opts);
   const aliasOf = (canon: string) => [canon, ...(s.inputs.find((i) => i.name === canon)?.aliases ?? [])].find((n) => n in given) ?? canon;
   const gIn: GpuTensors = {};
-  for (const [k, t] of Object.entries(inputs)) gIn[k] = g.upload(t, k);
   const owned: GpuTensors[] = [gIn];
   try {
+    for (const [k, t] of Object.entries(inputs)) gIn[k] = g.upload(t, k);
     const outs = op.forward(g, gIn, opts);
     owned.push(outs);
     const result: Tensors = {};
@@ -37,6 +38,7 @@ export async function runOp(g: Gpu, name: string, given: Tensors, options: OpOpt
     if (grad) {
       if (!s.hasBackward || !op.backward) throw new Error(`${name} has no backward (${s.torch} is an update rule)`);
       const gOut: GpuTensors = {};
+      owned.push(gOut);
       const present = s.outputs.filter((k) => given[`grad_${k}`]);
       if (!present.length) {
         throw new Error(`${name} --grad: the input file needs grad_<output> for at least one of ${s.outputs.map((k) => `'grad_${k}'`).join(', ')}`);
@@ -48,12 +50,12 @@ export async function runOp(g: Gpu, name: string, given: Tensors, options: OpOpt
           gOut[k] = g.zeros(outs[k].shape); // as torch.autograd.grad with that output left out
           continue;
         }
+        if (gt.data instanceof Int32Array) throw new Error(`${name} --grad: 'grad_${k}' must be a float tensor (F32)`);
         if (shapeStr(gt.shape) !== shapeStr(outs[k].shape) && !(gt.data.length === 1 && outs[k].shape.length === 0)) {
           throw new Error(`${name} --grad: 'grad_${k}' has shape ${shapeStr(gt.shape)} but output '${k}' is ${shapeStr(outs[k].shape)}`);
         }
         gOut[k] = g.upload({ shape: outs[k].shape, data: gt.data }, `grad_${k}`);
       }
-      owned.push(gOut);
       const grads = op.backward(g, gIn, opts, outs, gOut);
       owned.push(grads);
       for (const inp of s.inputs) {
@@ -62,7 +64,28 @@ export async function runOp(g: Gpu, name: string, given: Tensors, options: OpOpt
     }
     return result;
   } finally {
-    g.release(...new Set(owned.flatMap((set) => Object.values(set))));
+    // once per buffer: ops hand back views ({ ...t, shape }) and in-place results that share a buffer, and a
+    // buffer released twice would later be handed out to two live tensors at once
+    const byBuffer = new Map(owned.flatMap((set) => Object.values(set).filter(Boolean)).map((t) => [t.buffer, t] as const));
+    g.release(...byBuffer.values());
+  }
+}
+
+/**
+ * Every tensor in a file must be an input (by canonical name or one alias, not two) or, for an op with a
+ * backward, grad_<output>: a misspelt name would otherwise be ignored, and an optional input (bias, h0)
+ * or an upstream grad silently taken as absent or zero.
+ */
+function checkTensorNames(s: OpSpec, given: Tensors): void {
+  const known = new Set(s.hasBackward ? s.outputs.map((k) => `grad_${k}`) : []);
+  for (const inp of s.inputs) {
+    const names = [inp.name, ...(inp.aliases ?? [])];
+    const present = names.filter((n) => n in given);
+    if (present.length > 1) throw new Error(`${s.name}: input '${inp.name}' is given twice, as ${present.map((n) => `'${n}'`).join(' and ')}`);
+    for (const n of names) known.add(n);
+  }
+  for (const k of Object.keys(given)) {
+    if (!known.has(k)) throw new Error(`${s.name}: unknown tensor '${k}' (this op reads ${[...known].map((n) => `'${n}'`).join(', ')})`);
   }
 }
 

@@ -40,6 +40,11 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     const { dtype, shape, data_offsets } = info as { dtype: string; shape: number[]; data_offsets: [number, number] };
     const width = BYTES[dtype];
     if (!width) throw new Error(`tensor '${name}': dtype ${dtype} is not supported (use F32, or I32/I64 for indices)`);
+    const whole = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+    if (!Array.isArray(shape) || !shape.every(whole)) throw new Error(`tensor '${name}': shape ${JSON.stringify(shape)} is not a list of sizes >= 0`);
+    if (!Array.isArray(data_offsets) || data_offsets.length !== 2 || !data_offsets.every(whole)) {
+      throw new Error(`tensor '${name}': data_offsets ${JSON.stringify(data_offsets)} is not a pair of byte offsets >= 0`);
+    }
     const n = numel(shape);
     const [begin, end] = data_offsets;
     if (end - begin !== n * width || base + end > bytes.length) {

@@ -50,17 +50,29 @@ export async function openBrowserPage(entry: string, opts: { log?: (line: string
     server.close();
     throw e;
   }
-  const page = await browser.newPage();
-  page.on('console', (m) => opts.log?.(`[browser ${m.type()}] ${m.text()}`));
-  page.on('pageerror', (e) => opts.log?.(`[browser error] ${e.message}`));
-  await page.goto(url);
-  await page.waitForFunction(() => 'gradswarm' in window, null, { timeout: 30_000 });
+  const close = async () => {
+    await browser.close();
+    await new Promise((ok) => server.close(ok));
+  };
+  const pageErrors: string[] = [];
+  let page: Page;
+  try {
+    page = await browser.newPage();
+    page.on('console', (m) => opts.log?.(`[browser ${m.type()}] ${m.text()}`));
+    page.on('pageerror', (e) => {
+      pageErrors.push(e.message);
+      opts.log?.(`[browser error] ${e.message}`);
+    });
+    await page.goto(url);
+    await page.waitForFunction(() => 'gradswarm' in window, null, { timeout: 30_000 });
+  } catch (e) {
+    // do not leave Chromium and the server running; say why the page did not start if it said so
+    await close().catch(() => {});
+    throw new Error(`the gradswarm page did not start in Chromium: ${pageErrors.length ? pageErrors.join('; ') : (e as Error).message}`);
+  }
   return {
     page,
     url,
-    async close() {
-      await browser.close();
-      await new Promise((ok) => server.close(ok));
-    },
+    close,
   };
 }

@@ -32,7 +32,9 @@ export async function openOpHost(runtime: RuntimeName, root: string, log?: (l: s
   }
   const bp = await openBrowserPage(join(root, 'client', 'harness.ts'), { log });
   const call = <T>(fn: string, ...args: unknown[]) =>
-    bp.page.evaluate(([f, a]) => (window as any).gradswarm[f as string](...(a as unknown[])), [fn, args] as const) as Promise<T>;
+    (bp.page.evaluate(([f, a]) => (window as any).gradswarm[f as string](...(a as unknown[])), [fn, args] as const) as Promise<T>).catch((e: unknown) => {
+      throw pageError(e);
+    });
   return {
     info: () => call('info'),
     checkOp: (op, c, seed) => call('checkOp', op, c, seed),
@@ -44,3 +46,18 @@ export async function openOpHost(runtime: RuntimeName, root: string, log?: (l: s
   };
 }
 
+
+/**
+ * An error thrown in the page arrives as "page.evaluate: Error: <message>\n    at <bundle frames>": give it
+ * back as the page's own error (name and message, possibly several lines), so the CLI prints what the op said.
+ */
+export function pageError(e: unknown): Error {
+  if (!(e instanceof Error)) return new Error(String(e));
+  const m = /^page\.evaluate: (?:(\w*Error): )?([\s\S]*)$/.exec(e.message);
+  if (!m) return e;
+  const lines = m[2].split('\n');
+  const stack = lines.findIndex((l) => /^\s+at /.test(l));
+  const err = new Error(lines.slice(0, stack < 0 ? undefined : stack).join('\n'));
+  if (m[1]) err.name = m[1];
+  return err;
+}

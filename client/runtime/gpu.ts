@@ -41,7 +41,16 @@ interface RecordedClear {
   bytes: number;
 }
 
-type Recorded = RecordedDispatch | RecordedClear;
+/** a buffer-to-buffer copy (offsets and size in bytes, multiples of 4) */
+interface RecordedCopy {
+  src: GPUBuffer;
+  srcOffset: number;
+  dst: GPUBuffer;
+  dstOffset: number;
+  bytes: number;
+}
+
+type Recorded = RecordedDispatch | RecordedClear | RecordedCopy;
 
 const UNIFORM_STRIDE = 256; // minUniformBufferOffsetAlignment on every adapter we know
 const NAN_BITS = 0x7fc00000;
@@ -77,7 +86,7 @@ export class Gpu {
     this.adapterName = acq.adapterName;
     this.isFallback = acq.isFallback;
     this.keepAlive = [acq.adapter, ...keepAlive];
-    this.pool = new BufferPool(this.device, STORAGE);
+    this.pool = new BufferPool(this.device, STORAGE, Math.min(this.device.limits.maxStorageBufferBindingSize, this.device.limits.maxBufferSize));
     this.pipelines = new PipelineCache(this.device);
     for (const k of kernels) {
       if (this.kernels.has(k.name)) throw new Error(`kernel '${k.name}' is registered twice`);
@@ -107,10 +116,11 @@ export class Gpu {
   tensor(shape: number[], dtype: DType = 'f32', label?: string): GpuTensor {
     const n = numel(shape);
     const bytes = Math.max(4, 4 * n);
-    if (bytes > this.limits.maxStorageBufferBindingSize) {
+    const max = Math.min(this.limits.maxStorageBufferBindingSize, this.limits.maxBufferSize);
+    if (bytes > max) {
       throw new Error(
         `a ${dtype} tensor of shape ${shapeStr(shape)} needs ${(bytes / 2 ** 20).toFixed(1)} MiB, more than this GPU's ` +
-          `${(this.limits.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB per buffer`,
+          `${(max / 2 ** 20).toFixed(0)} MiB per buffer`,
       );
     }
     const t: GpuTensor = { buffer: this.pool.acquire(bytes, label), shape: [...shape], dtype };
@@ -137,6 +147,12 @@ export class Gpu {
       return;
     }
     this.run({ kernel: 'fill', u32: [n, pattern], buffers: [t], workgroups: this.grid(Math.ceil(n / 256)) });
+  }
+
+  /** record a copy of `bytes` from src at srcOffset to dst at dstOffset (bytes, multiples of 4), in order with dispatches */
+  copy(src: GpuTensor | GPUBuffer, srcOffset: number, dst: GpuTensor | GPUBuffer, dstOffset: number, bytes: number): void {
+    if ((srcOffset | dstOffset | bytes) % 4) throw new Error(`copy: offsets and size must be multiples of 4 bytes (got ${srcOffset}, ${dstOffset}, ${bytes})`);
+    if (bytes) this.pending.push({ src: 'buffer' in src ? src.buffer : src, srcOffset, dst: 'buffer' in dst ? dst.buffer : dst, dstOffset, bytes });
   }
 
   zeros(shape: number[], dtype: DType = 'f32'): GpuTensor {
@@ -202,6 +218,12 @@ export class Gpu {
         enc.clearBuffer(w.clear, 0, w.bytes);
         continue;
       }
+      if ('src' in w) {
+        pass?.end();
+        pass = null;
+        enc.copyBufferToBuffer(w.src, w.srcOffset, w.dst, w.dstOffset, w.bytes);
+        continue;
+      }
       pass ??= enc.beginComputePass();
       pass.setPipeline(w.pipeline);
       pass.setBindGroup(0, this.bindGroup(w.layout, w.buffers), [i * UNIFORM_STRIDE]);
@@ -248,6 +270,7 @@ export class Gpu {
     try {
       await staging.mapAsync(GPUMapMode.READ);
     } catch (e) {
+      staging.destroy();
       this.check();
       throw e;
     }

@@ -4,7 +4,8 @@
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   allocatedBytes = 0;
-  constructor(private device: GPUDevice, private usage: GPUBufferUsageFlags) {}
+  /** `maxBytes`: the largest buffer the device allows; a size class above it falls back to the exact size */
+  constructor(private device: GPUDevice, private usage: GPUBufferUsageFlags, private maxBytes = Infinity) {}
 
   static sizeClass(bytes: number): number {
     const b = Math.max(256, bytes);
@@ -15,7 +16,9 @@ export class BufferPool {
   }
 
   acquire(bytes: number, label?: string): GPUBuffer {
-    const size = BufferPool.sizeClass(bytes);
+    const c = BufferPool.sizeClass(bytes);
+    // near a limit that is not a power of two (e.g. 2^31 - 4), rounding up would ask for a buffer too large to bind
+    const size = c <= this.maxBytes ? c : bytes;
     const list = this.free.get(size);
     const buf = list?.pop();
     if (buf) return buf;

@@ -7,7 +7,9 @@ import { ROOT } from './root.ts';
 export async function checkCommand(o: { op?: string; quick?: boolean; seed?: number; runtime: RuntimeName }): Promise<void> {
   const wanted = o.op ? o.op.split(',').map((s) => s.trim()) : SPECS.map((s) => s.name);
   for (const w of wanted) if (!SPECS.some((s) => s.name === w)) throw new Error(`unknown op '${w}' (known: ${SPECS.map((s) => s.name).join(', ')})`);
+  if (o.seed !== undefined && !(Number.isInteger(o.seed) && o.seed >= 0)) throw new Error(`--seed takes a whole number >= 0, got '${o.seed}'`);
   const seed = o.seed ?? freshSeed();
+  if (!Number.isInteger(seed)) throw new Error(`GRADSWARM_SEED must be a whole number, got '${process.env.GRADSWARM_SEED}'`);
   const host = await openOpHost(o.runtime, ROOT, (l) => process.env.GRADSWARM_DEBUG && console.error(l));
   let failed = 0;
   try {

@@ -39,6 +39,15 @@ describe('Node (Dawn) runtime', () => {
     expect(gc, 'vitest runs workers with --expose-gc').toBeTypeOf('function');
   });
 
+  // the README says every op is checked in Node too: the elementwise ops the loop above leaves out
+  it.each(['tanh', 'sigmoid'])('%s matches its reference, scalar and vec4 kernels', async (op) => {
+    const seed = freshSeed();
+    for (const c of ['odd 37x53x29', 'odd 4x9x5 (vec4)']) {
+      const r = await checkOp(g, op, c, seed);
+      expect(r.ok, `${op} / ${c} (seed ${seed}): ${JSON.stringify(r.errors)}`).toBe(true);
+    }
+  });
+
   it('reports a lost device in words and refuses further work', async () => {
     const lost = await openNodeGpu();
     lost.device.destroy();

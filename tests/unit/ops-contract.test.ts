@@ -57,3 +57,15 @@ describe('BufferPool.sizeClass', () => {
     }
   });
 });
+
+describe('BufferPool.acquire', () => {
+  it('asks for the exact size when the size class would pass the device limit', () => {
+    const sizes: number[] = [];
+    const device = { createBuffer: (d: { size: number }) => (sizes.push(d.size), { size: d.size }) } as unknown as GPUDevice;
+    const limit = 2 ** 31 - 4; // a limit that is not a power of two, as some adapters report
+    const pool = new BufferPool(device, 0, limit);
+    pool.acquire(2 ** 31 - 100);
+    pool.acquire(3000);
+    expect(sizes).toEqual([2 ** 31 - 100, BufferPool.sizeClass(3000)]);
+  });
+});

@@ -78,4 +78,11 @@ describe('safetensors', () => {
     const c64 = rawFile([{ name: 'z', dtype: 'C64', shape: [1], bytes: new Uint8Array(8) }]);
     expect(() => readSafetensors(c64)).toThrow(/dtype C64 is not supported/);
   });
+
+  it('rejects negative or fractional sizes', () => {
+    const neg = rawFile([{ name: 'x', dtype: 'F32', shape: [-1, -3], bytes: new Uint8Array(12) }]);
+    expect(() => readSafetensors(neg)).toThrow(/tensor 'x': shape \[-1,-3\] is not a list of sizes >= 0/);
+    const frac = rawFile([{ name: 'x', dtype: 'F32', shape: [1.5, 2], bytes: new Uint8Array(12) }]);
+    expect(() => readSafetensors(frac)).toThrow(/shape \[1.5,2\]/);
+  });
 });
