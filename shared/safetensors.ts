@@ -52,12 +52,17 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     }
     const dv = new DataView(bytes.buffer, bytes.byteOffset + base + begin, end - begin);
     let data: Float32Array | Int32Array;
-    if (dtype === 'F32' || dtype === 'F64' || dtype === 'F16' || dtype === 'BF16') {
+    if (dtype === 'F32') {
+      // copy the bytes as they are (little-endian, as every JS host): a float64 round trip would quiet signalling NaNs
+      // (an explicit copy: Node's Buffer.slice would return a view into a shared pool)
+      const copy = new Uint8Array(end - begin);
+      copy.set(bytes.subarray(base + begin, base + end));
+      data = new Float32Array(copy.buffer);
+    } else if (dtype === 'F64' || dtype === 'F16' || dtype === 'BF16') {
       data = new Float32Array(n);
       for (let i = 0; i < n; i++) {
         data[i] =
-          dtype === 'F32' ? dv.getFloat32(4 * i, true)
-          : dtype === 'F64' ? dv.getFloat64(8 * i, true)
+          dtype === 'F64' ? dv.getFloat64(8 * i, true)
           : dtype === 'F16' ? halfToFloat(dv.getUint16(2 * i, true))
           : new Float32Array(new Uint32Array([dv.getUint16(2 * i, true) << 16]).buffer)[0];
       }

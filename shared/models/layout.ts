@@ -148,14 +148,17 @@ export class ParamLayout {
       }
       if (shapeStr(t.shape) !== shapeStr(p.shape)) {
         problems.push(`'${rawName}' has shape ${shapeStr(t.shape)} but this ${this.config.model} config needs ${shapeStr(p.shape)}`);
+        if (target === name) seen.add(name); // reported once, not again as missing
         continue;
       }
       if (t.data instanceof Int32Array) {
         problems.push(`'${rawName}' holds integers: a parameter must be a float tensor`);
+        if (target === name) seen.add(name); // reported once, not again as missing
         continue;
       }
       if (t.data.length !== p.numel) {
         problems.push(`'${rawName}' has ${t.data.length} elements for shape ${shapeStr(t.shape)}`);
+        if (target === name) seen.add(name); // reported once, not again as missing
         continue;
       }
       if (target !== name) {

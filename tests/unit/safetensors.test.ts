@@ -86,3 +86,14 @@ describe('safetensors', () => {
     expect(() => readSafetensors(frac)).toThrow(/shape \[1.5,2\]/);
   });
 });
+
+describe('safetensors F32 payloads', () => {
+  it('keep every bit, signalling NaNs included, also when read from a Node Buffer', () => {
+    const bits = new Uint32Array([0x7f800001, 0xffc00123, 0x80000000, 0x00000001, 0x3f800000]);
+    const bytes = writeSafetensors({ x: { shape: [5], data: new Float32Array(bits.buffer) } });
+    for (const input of [bytes, Buffer.from(bytes)]) {
+      const back = readSafetensors(input).tensors.x.data as Float32Array;
+      expect([...new Uint32Array(back.buffer, back.byteOffset, 5)]).toEqual([...bits]);
+    }
+  });
+});
