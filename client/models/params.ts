@@ -56,6 +56,26 @@ export class GpuParams {
     return { loss: all[this.layout.size], grads: all.slice(0, this.layout.size) };
   }
 
+  /**
+   * Overwrite every gradient buffer from a flat host array in the layout (e.g. micro-batch gradients summed on
+   * the host), so GpuAdamW.step reads them (queue writes, ordered after recorded work).
+   */
+  setGrads(flat: Float32Array): void {
+    if (flat.length !== this.layout.size) throw new Error(`${this.layout.config.model} model has ${this.layout.size} parameters but the gradient array has ${flat.length}`);
+    this.g.flush();
+    for (const p of this.layout.params) {
+      const v = this.layout.view(flat, p.name);
+      this.g.device.queue.writeBuffer(this.dw.get(p.name)!.buffer, 0, v.buffer, v.byteOffset, v.byteLength);
+    }
+  }
+
+  /** every parameter read back, as a fresh Float32Array in the layout (gathered into the flat buffer, one readback) */
+  async get(): Promise<Float32Array> {
+    for (const p of this.layout.params) this.g.copy(this.w.get(p.name)!, 0, this.flat, 4 * p.offset, 4 * p.numel);
+    const all = (await this.g.read(this.flat)) as Float32Array;
+    return all.slice(0, this.layout.size);
+  }
+
   /** hand every buffer back to the pool */
   release(): void {
     this.g.release(...this.w.values(), ...this.dw.values(), this.flat);

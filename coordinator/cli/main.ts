@@ -4,6 +4,7 @@ import { benchCommand } from './bench.ts';
 import { checkCommand } from './check.ts';
 import { kernelsCommand } from './kernels.ts';
 import { opCommand } from './op.ts';
+import { trainCommand } from './train.ts';
 
 const program = new Command();
 program.name('gradswarm').description('Distributed training of sequence models in a swarm of volunteer browsers').showHelpAfterError();
@@ -43,6 +44,14 @@ program
   .option('--min-ms <ms>', 'each timed run repeats the call until it lasts this long (default 100)', Number)
   .option('--seed <n>', 'seed for the random inputs (default: fresh)', Number)
   .action(benchCommand);
+
+program
+  .command('train')
+  .description('train a model on one worker from a run config file or a preset name (coordinator/presets/)')
+  .argument('<config>', 'run config JSON {model, data, optim, train}, or a preset name such as gpt-char-small')
+  .addOption(new Option('--runtime <where>', 'where the kernels run (browser: not available for training yet)').choices(['browser', 'node']).default('node'))
+  .option('--resume', "continue from the newest checkpoint in the config's train.out_dir (weights, optimizer state, step)")
+  .action(trainCommand);
 
 program.parseAsync().catch((e: Error) => {
   console.error(`gradswarm: ${e.message}`);

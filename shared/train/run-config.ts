@@ -1,0 +1,157 @@
+// A training run's config (isomorphic): {model, data, optim, train}, validated with zod; every problem is listed
+// by its path (e.g. `train.max_steps: must be an integer >= 1, got 0`) in one Error. The model section is
+// shared/models/config.ts's, the optim section shared/train/schedule.ts's; both keep their own defaults.
+// vocab_size may be omitted (or 0): the caller fills it from the corpus's tokenizer (see `vocabSize` below).
+// For gpt, model.block_size defaults to data.block_size, and data.block_size may not exceed it.
+import { z } from 'zod';
+import { parseModelConfig, type ModelConfig } from '../models/config.ts';
+import { parseOptimConfig, type OptimConfig } from './schedule.ts';
+
+export interface DataConfig {
+  /** 'moby-dick' (the default corpus) or a path to a .txt file or a folder of them */
+  corpus: string;
+  /** B: rows per micro-batch */
+  batch_size: number;
+  /** T: tokens per row (the context a step trains on) */
+  block_size: number;
+}
+
+export interface TrainConfig {
+  /** optimizer steps in the run (a resumed run continues up to this) */
+  max_steps: number;
+  /** evaluate the validation loss every this many steps (and at the start and the end); 0 turns eval off */
+  eval_interval: number;
+  /** fixed validation batches per eval (dataset.evalBatches) */
+  eval_batches: number;
+  /** write a checkpoint every this many steps (and at the end); 0: only at the end */
+  checkpoint_interval: number;
+  /** keep the newest this many checkpoints in out_dir */
+  keep_checkpoints: number;
+  /** seeds the initial weights and the batch sampler (batch(train, seed, step·accum + micro)) */
+  seed: number;
+  /** the run's folder: checkpoints go here */
+  out_dir: string;
+}
+
+export interface RunConfig {
+  model: ModelConfig;
+  data: DataConfig;
+  optim: OptimConfig;
+  train: TrainConfig;
+}
+
+export const DATA_DEFAULTS: DataConfig = { corpus: 'moby-dick', batch_size: 16, block_size: 64 };
+export const TRAIN_DEFAULTS: TrainConfig = {
+  max_steps: 1000,
+  eval_interval: 100,
+  eval_batches: 8,
+  checkpoint_interval: 250,
+  keep_checkpoints: 3,
+  seed: 1,
+  out_dir: 'runs/default',
+};
+
+const posInt = (d: number) => z.number({ error: 'must be an integer >= 1' }).int({ error: 'must be an integer >= 1' }).min(1, { error: 'must be an integer >= 1' }).default(d);
+const natInt = (d: number) => z.number({ error: 'must be an integer >= 0' }).int({ error: 'must be an integer >= 0' }).min(0, { error: 'must be an integer >= 0' }).default(d);
+
+const dataSchema = z.strictObject({
+  corpus: z.string({ error: "must be 'moby-dick' or a path to a .txt file or folder" }).min(1, { error: "must be 'moby-dick' or a path" }).default(DATA_DEFAULTS.corpus),
+  batch_size: posInt(DATA_DEFAULTS.batch_size),
+  block_size: posInt(DATA_DEFAULTS.block_size),
+});
+
+const trainSchema = z.strictObject({
+  max_steps: posInt(TRAIN_DEFAULTS.max_steps),
+  eval_interval: natInt(TRAIN_DEFAULTS.eval_interval),
+  eval_batches: posInt(TRAIN_DEFAULTS.eval_batches),
+  checkpoint_interval: natInt(TRAIN_DEFAULTS.checkpoint_interval),
+  keep_checkpoints: posInt(TRAIN_DEFAULTS.keep_checkpoints),
+  seed: z.number({ error: 'must be an integer in [0, 2^32)' }).int({ error: 'must be an integer in [0, 2^32)' }).min(0, { error: 'must be an integer in [0, 2^32)' }).max(0xffffffff, { error: 'must be an integer in [0, 2^32)' }).default(TRAIN_DEFAULTS.seed),
+  out_dir: z.string({ error: 'must be a folder path' }).min(1, { error: 'must be a folder path' }).default(TRAIN_DEFAULTS.out_dir),
+});
+
+const SECTIONS = ['model', 'data', 'optim', 'train'];
+const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v));
+const at = (obj: unknown, path: readonly PropertyKey[]) => path.reduce<unknown>((o, k) => (o as Record<PropertyKey, unknown>)?.[k], obj);
+
+function zodProblems(section: string, r: z.ZodSafeParseResult<unknown>, raw: unknown, keys: string[], out: string[]): void {
+  if (r.success) return;
+  for (const iss of r.error.issues) {
+    if (iss.code === 'unrecognized_keys') for (const k of iss.keys) out.push(`${section}.${k}: unknown key (${section} has ${keys.join(', ')})`);
+    else out.push(`${[section, ...iss.path].join('.')}: ${iss.message}, got ${show(at(raw, iss.path))}`);
+  }
+}
+
+/** "model config: a: x; b: y" → ["model.a: x", "model.b: y"] (the section parsers prefix their own name) */
+function sectionProblems(section: string, e: unknown, out: string[]): void {
+  const msg = (e as Error).message.replace(/^[a-z ]*config: /, '');
+  for (const part of msg.split('; ')) out.push(/^[a-z_]+[:.]/.test(part) ? `${section}.${part}` : `${section}: ${part}`);
+}
+
+export interface ParseRunOptions {
+  /**
+   * the corpus's vocabulary size, given the parsed data section: fills model.vocab_size when it is omitted or 0
+   * (without it such a config gets the model family's default)
+   */
+  vocabSize?: (data: DataConfig) => number;
+}
+
+/** a typed RunConfig with defaults filled in; throws one Error that lists every problem by path */
+export function parseRunConfig(json: unknown, opts: ParseRunOptions = {}): RunConfig {
+  if (typeof json === 'string') {
+    try {
+      json = JSON.parse(json);
+    } catch (e) {
+      throw new Error(`run config: not JSON (${(e as Error).message})`);
+    }
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error(`run config: must be a JSON object {model, data, optim, train}, got ${show(json)}`);
+  const raw = json as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const k of Object.keys(raw)) if (!SECTIONS.includes(k)) problems.push(`${k}: unknown key (a run config has ${SECTIONS.join(', ')})`);
+  const obj = (k: string): Record<string, unknown> => {
+    const v = raw[k] ?? {};
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      problems.push(`${k}: must be an object, got ${show(v)}`);
+      return {};
+    }
+    return v as Record<string, unknown>;
+  };
+  const [rawModel, rawData, rawOptim, rawTrain] = [obj('model'), obj('data'), obj('optim'), obj('train')];
+
+  const d = dataSchema.safeParse(rawData);
+  zodProblems('data', d, rawData, Object.keys(DATA_DEFAULTS), problems);
+  const t = trainSchema.safeParse(rawTrain);
+  zodProblems('train', t, rawTrain, Object.keys(TRAIN_DEFAULTS), problems);
+  let optim: OptimConfig | undefined;
+  try {
+    optim = parseOptimConfig(rawOptim);
+  } catch (e) {
+    sectionProblems('optim', e, problems);
+  }
+
+  const modelIn: Record<string, unknown> = { ...rawModel };
+  if (d.success) {
+    if ((modelIn.vocab_size === undefined || modelIn.vocab_size === 0) && opts.vocabSize) {
+      try {
+        modelIn.vocab_size = opts.vocabSize(d.data);
+      } catch (e) {
+        problems.push(`data.corpus: ${(e as Error).message}`);
+        delete modelIn.vocab_size;
+      }
+    }
+    if (modelIn.model === 'gpt' && modelIn.block_size === undefined) modelIn.block_size = d.data.block_size;
+  }
+  if (modelIn.vocab_size === 0) delete modelIn.vocab_size;
+  let model: ModelConfig | undefined;
+  try {
+    model = parseModelConfig(modelIn);
+  } catch (e) {
+    sectionProblems('model', e, problems);
+  }
+  if (model?.model === 'gpt' && d.success && d.data.block_size > model.block_size) {
+    problems.push(`data.block_size: ${d.data.block_size} exceeds model.block_size ${model.block_size} (the gpt position table holds block_size positions)`);
+  }
+  if (problems.length || !model || !optim || !d.success || !t.success) throw new Error(`run config: ${problems.join('; ')}`);
+  return { model, data: d.data, optim, train: t.data };
+}
