@@ -193,6 +193,66 @@ export class GptModel {
     return out;
   }
 
+  /**
+   * Forward only (no backward, no gradients): the logits as a fresh Float32Array, (B, T, V) row-major, or with
+   * `last` only each row's last position, (B, V). idx: (B, T) row-major, T ≤ block_size; ids are not
+   * range-checked here (check on the host first).
+   */
+  async logits(idx: Int32Array, B: number, T: number, opts: { last?: boolean } = {}): Promise<Float32Array> {
+    const temps: GpuTensor[] = [];
+    const batch = this.upload(idx, new Int32Array(B * T).fill(IGNORE_INDEX), B, T);
+    const logits = this.forwardLogits(batch, B, T, temps, opts.last === true);
+    this.g.release(...temps);
+    const out = (await this.g.read(logits)) as Float32Array;
+    this.g.release(logits);
+    return out;
+  }
+
+  /** forward only: the mean cross entropy over targets ≠ −1 (NaN when every target is ignored), as lossAndGrads' loss */
+  async loss(idx: Int32Array, targets: Int32Array, B: number, T: number): Promise<number> {
+    const temps: GpuTensor[] = [];
+    const batch = this.upload(idx, targets, B, T);
+    const logits = this.forwardLogits(batch, B, T, temps, false);
+    const { loss, lse } = crossEntropy(this.g, logits, batch.targets, { ignoreIndex: IGNORE_INDEX });
+    this.g.release(...temps, logits, lse);
+    const v = (await this.g.read(loss))[0];
+    this.g.release(loss);
+    return v;
+  }
+
+  /** records the forward up to the logits ((N, V), or (B, V) for each row's last position); scratch goes into temps */
+  private forwardLogits(batch: { idx: GpuTensor; pos: GpuTensor }, B: number, T: number, temps: GpuTensor[], last: boolean): GpuTensor {
+    const { g, config } = this;
+    const { n_embd: C, n_head: nh, n_layer: L } = config;
+    const d: Dims = { B, T, nh, hs: C / nh };
+    const P = (n: string) => this.params.weight(n);
+    const keep = <A extends GpuTensor | GpuTensor[]>(a: A): A => (temps.push(...(Array.isArray(a) ? a : [a])), a);
+    const ln = (x: GpuTensor, name: string) => {
+      const r = layerNorm(g, x, P(`${name}.weight`), P(`${name}.bias`), LN_EPS);
+      keep([r.out, r.mean, r.rstd]);
+      return r.out;
+    };
+    const linear = (x: GpuTensor, name: string) => keep(matmul(g, x, P(`${name}.weight`), { transB: true, bias: P(`${name}.bias`) }));
+    let x = keep(add(g, keep(embedding(g, batch.idx, P('transformer.wte.weight'))), keep(embedding(g, batch.pos, P('transformer.wpe.weight')))));
+    for (let l = 0; l < L; l++) {
+      const b = `transformer.h.${l}`;
+      const [q, k, v] = keep(this.rowsToHeads(linear(ln(x, `${b}.ln_1`), `${b}.attn.c_attn`), 3, d));
+      const att = attention(g, q, k, v, { isCausal: true });
+      keep([att.out, att.lse]);
+      const y = keep(this.headsToRows([att.out], d));
+      const x2 = keep(add(g, x, linear(y, `${b}.attn.c_proj`)));
+      const h = keep(gelu(g, linear(ln(x2, `${b}.ln_2`), `${b}.mlp.c_fc`)));
+      x = keep(add(g, x2, linear(h, `${b}.mlp.c_proj`)));
+    }
+    let hidden = ln(x, 'transformer.ln_f'); // (N, C)
+    if (last) {
+      const rows = keep(g.tensor([B, C]));
+      for (let r = 0; r < B; r++) g.copy(hidden, 4 * (r * T + T - 1) * C, rows, 4 * r * C, 4 * C);
+      hidden = rows;
+    }
+    return matmul(g, hidden, P('transformer.wte.weight'), { transB: true }); // (rows, V), tied head
+  }
+
   /** hand every buffer back to the pool */
   release(): void {
     this.params.release();

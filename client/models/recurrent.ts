@@ -160,6 +160,67 @@ export class RecurrentModel {
     return r;
   }
 
+  /**
+   * Forward only (no backward, no gradients): the logits as a fresh Float32Array, (B, T, V) row-major, or with
+   * `last` only each row's last position, (B, V). idx: (B, T) row-major; ids are not range-checked here.
+   */
+  async logits(idx: Int32Array, B: number, T: number, opts: { last?: boolean } = {}): Promise<Float32Array> {
+    const batch = this.upload(idx, new Int32Array(B * T).fill(IGNORE_INDEX), B, T);
+    const logits = this.forwardLogits(batch.idx, B, T, opts.last === true);
+    const out = (await this.g.read(logits)) as Float32Array;
+    this.g.release(logits);
+    return out;
+  }
+
+  /** forward only: the mean cross entropy over targets ≠ −1 (NaN when every target is ignored), as lossAndGrads' loss */
+  async loss(idx: Int32Array, targets: Int32Array, B: number, T: number): Promise<number> {
+    const batch = this.upload(idx, targets, B, T);
+    const logits = this.forwardLogits(batch.idx, B, T, false);
+    const { loss, lse } = crossEntropy(this.g, logits, { ...batch.targets, shape: [B * T] }, { ignoreIndex: IGNORE_INDEX });
+    this.g.release(logits, lse);
+    const v = (await this.g.read(loss))[0];
+    this.g.release(loss);
+    return v;
+  }
+
+  /** records the forward up to the logits ((B·T, V), or (B, V) for each row's last position); frees its scratch */
+  private forwardLogits(idx: GpuTensor, B: number, T: number, last: boolean): GpuTensor {
+    const { g, config } = this;
+    const { hidden_size: H, num_layers: L } = config;
+    let x = embedding(g, idx, this.params.weight('embedding.weight')); // (B, T, E)
+    for (let k = 0; k < L; k++) {
+      const w = this.weights(k);
+      let out: GpuTensor;
+      if (config.model === 'rnn') {
+        const r = rnnForward(g, x, undefined, w);
+        releaseRnnSaved(g, r.saved);
+        g.release(r.hN);
+        out = r.out;
+      } else if (config.model === 'lstm') {
+        const r = lstmForward(g, x, undefined, undefined, w);
+        releaseLstmSaved(g, r.saved);
+        g.release(r.hN, r.cN);
+        out = r.out;
+      } else {
+        const r = gruForward(g, x, undefined, w);
+        releaseGruSaved(g, r.saved);
+        g.release(r.hN);
+        out = r.out;
+      }
+      g.release(x);
+      x = out; // (B, T, H)
+    }
+    let hidden: GpuTensor = { ...x, shape: [B * T, H] };
+    if (last) {
+      hidden = g.tensor([B, H]);
+      for (let r = 0; r < B; r++) g.copy(x, 4 * (r * T + T - 1) * H, hidden, 4 * r * H, 4 * H);
+    }
+    const logits = matmul(g, hidden, this.params.weight('head.weight'), { transB: true, bias: this.params.weight('head.bias') });
+    g.release(x);
+    if (last) g.release(hidden);
+    return logits;
+  }
+
   /** hand every buffer back to the pool */
   release(): void {
     this.params.release();
