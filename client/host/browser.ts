@@ -33,13 +33,24 @@ export interface BrowserPage {
 }
 
 /** serve `entry` bundled on a fresh 127.0.0.1 port and open it in headless Chromium */
-export async function openBrowserPage(entry: string, opts: { log?: (line: string) => void } = {}): Promise<BrowserPage> {
+export async function openBrowserPage(
+  entry: string,
+  opts: {
+    log?: (line: string) => void;
+    /** extra binary routes served beside the page (path → bytes, read at request time), e.g. a token array */
+    routes?: Map<string, () => Uint8Array | undefined>;
+  } = {},
+): Promise<BrowserPage> {
   const js = await bundleForBrowser(entry);
   const html = '<!doctype html><meta charset="utf-8"><title>gradswarm</title><script type="module" src="/main.js"></script>';
   const server: Server = createServer((req, res) => {
     if (req.url === '/main.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
     else if (req.url === '/' || req.url === '/index.html') res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-    else res.writeHead(404).end();
+    else {
+      const bytes = req.url ? opts.routes?.get(req.url)?.() : undefined;
+      if (bytes) res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.byteLength }).end(bytes);
+      else res.writeHead(404).end();
+    }
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;

@@ -50,7 +50,7 @@ program
   .command('train')
   .description('train a model on one worker from a run config file or a preset name (coordinator/presets/)')
   .argument('<config>', 'run config JSON {model, data, optim, train}, or a preset name such as gpt-char-small')
-  .addOption(new Option('--runtime <where>', 'where the kernels run (browser: not available for training yet)').choices(['browser', 'node']).default('node'))
+  .addOption(runtime())
   .option('--resume', "continue from the newest checkpoint in the config's train.out_dir (weights, optimizer state, step)")
   .action(trainCommand);
 
