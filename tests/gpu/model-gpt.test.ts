@@ -11,6 +11,8 @@ import { initParams } from '../../shared/models/init.ts';
 import { paramLayout } from '../../shared/models/layout.ts';
 import { modelLossAndGrads } from '../../shared/models/reference/index.ts';
 import { freshSeed, Rng } from '../../shared/rng.ts';
+import { relError } from '../../shared/ops.ts';
+import { randomBatch } from './model-batch.ts';
 
 let g: Gpu;
 beforeAll(async () => {
@@ -33,25 +35,6 @@ const CASES: [string, { V: number; bs: number; L: number; nh: number; C: number 
   ['larger', { V: 67, bs: 80, L: 1, nh: 2, C: 40 }, [8, 70], 0.1],
 ];
 
-function batch(rng: Rng, V: number, B: number, T: number) {
-  const idx = rng.ints(B * T, V);
-  const targets = rng.ints(B * T, V);
-  for (let i = 0; i < targets.length; i++) if (rng.next() < 0.2) targets[i] = -1;
-  targets[0] = 0; // at least one target counts
-  return { idx, targets };
-}
-
-/** max|gpu − ref| / max|ref| (docs/kernels.md: normwise relative) */
-function normwise(gpu: Float32Array, ref: Float64Array): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    err = Math.max(err, Math.abs(gpu[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return scale === 0 ? err : err / scale;
-}
-
 describe('gpt model on the GPU', () => {
   it.each(CASES)('%s: loss and every gradient tensor match the CPU reference, and later steps allocate nothing', async (name, s, [B, T], noise) => {
     const config = parseModelConfig({ model: 'gpt', vocab_size: s.V, block_size: s.bs, n_layer: s.L, n_head: s.nh, n_embd: s.C }) as GptConfig;
@@ -67,7 +50,7 @@ describe('gpt model on the GPU', () => {
     const worst: string[] = [];
     let bytes = 0;
     for (let step = 0; step < 3; step++) {
-      const { idx, targets } = batch(rng, s.V, B, T);
+      const { idx, targets } = randomBatch(rng, s.V, B, T);
       const d0 = g.dispatches;
       const s0 = g.submits;
       const got = await m.lossAndGrads(idx, targets, B, T);
@@ -83,7 +66,7 @@ describe('gpt model on the GPU', () => {
       let max = 0;
       let maxName = '';
       for (const p of layout.params) {
-        const e = normwise(layout.view(got.grads, p.name), layout.view(ref.grads, p.name));
+        const e = relError(layout.view(got.grads, p.name), layout.view(ref.grads, p.name));
         const first = [...layout.view(got.grads, p.name).subarray(0, 3)].map((v) => v.toPrecision(5));
         const want = [...layout.view(ref.grads, p.name).subarray(0, 3)].map((v) => v.toPrecision(5));
         expect(e, `${p.name}: normwise relative error ${e.toExponential(2)}; GPU ${first} vs reference ${want} (seed ${seed}, step ${step})`).toBeLessThanOrEqual(GRAD_TOL);

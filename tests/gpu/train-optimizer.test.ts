@@ -13,6 +13,7 @@ import { paramLayout, type ParamLayout } from '../../shared/models/layout.ts';
 import { freshSeed, Rng } from '../../shared/rng.ts';
 import { clipGrads } from '../../shared/train/clip.ts';
 import { learningRate, parseOptimConfig, type OptimConfig } from '../../shared/train/schedule.ts';
+import { relError } from '../../shared/ops.ts';
 
 let g: Gpu;
 beforeAll(async () => {
@@ -32,17 +33,6 @@ const optim: OptimConfig = parseOptimConfig({ lr: 1e-2, min_lr: 1e-3, warmup_ite
 // 1e-5 leaves a margin, while a wrong group, bias correction or scale shows at ≥ lr·wd ≈ 1e-3.
 const TOL = 1e-5;
 
-/** max|gpu − ref| / max|ref| per tensor (docs/kernels.md: normwise relative) */
-function normwise(gpu: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(gpu[i] - ref[i]);
-    err = Number.isNaN(d) ? Infinity : Math.max(err, d);
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return scale === 0 ? err : err / scale;
-}
 
 /** float64 torch.optim.AdamW (amsgrad=False, foreach off) with param groups, transcribed from _single_tensor_adamw */
 class TorchAdamW64 {
@@ -144,7 +134,7 @@ function accumulated(rng: Rng, it: number): Float32Array {
 
 function expectClose(what: string, gpu: Float32Array, ref: Float64Array, seed: number): void {
   for (const p of layout.params) {
-    const e = normwise(layout.view(gpu, p.name), layout.view(ref, p.name));
+    const e = relError(layout.view(gpu, p.name), layout.view(ref, p.name));
     expect(e, `${what} ${p.name}: normwise error ${e.toExponential(2)} (seed ${seed})`).toBeLessThan(TOL);
   }
 }

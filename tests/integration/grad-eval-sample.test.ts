@@ -19,6 +19,7 @@ import { paramLayout } from '../../shared/models/layout.ts';
 import { modelLoss, modelLossAndGrads } from '../../shared/models/reference/index.ts';
 import { freshSeed, Rng } from '../../shared/rng.ts';
 import { readSafetensors, writeSafetensors } from '../../shared/safetensors.ts';
+import { relError } from '../../shared/ops.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
@@ -58,16 +59,6 @@ function batchFile(name: string, idx: Int32Array, targets: Int32Array, B: number
   return path;
 }
 
-/** max|got − ref| / max|ref| */
-function normwise(got: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < ref.length; i++) {
-    err = Math.max(err, Math.abs(got[i] - ref[i]));
-    scale = Math.max(scale, Math.abs(ref[i]));
-  }
-  return scale === 0 ? err : err / scale;
-}
 
 const GPT = { model: 'gpt', block_size: 16, n_layer: 2, n_head: 2, n_embd: 24 };
 const seed = freshSeed();
@@ -92,7 +83,7 @@ describe(`gradswarm grad / eval / sample (node runtime, seed ${seed})`, () => {
     expect(Object.keys(tensors).sort()).toEqual([...layout.params.map((p) => p.name), 'lm_head.weight'].sort());
     for (const p of layout.params) {
       expect(tensors[p.name].shape).toEqual(p.shape);
-      const e = normwise(tensors[p.name].data, layout.view(ref.grads, p.name));
+      const e = relError(tensors[p.name].data, layout.view(ref.grads, p.name));
       expect(e, `${p.name}: normwise error ${e}`).toBeLessThanOrEqual(1e-3);
     }
     // the tied head: the same full gradient as the embedding it shares
@@ -173,7 +164,7 @@ describe(`gradswarm grad / eval / sample (node runtime, seed ${seed})`, () => {
     expect(Math.abs(Number(metadata.loss) - ref.loss) / ref.loss).toBeLessThanOrEqual(1e-4);
     const layout = paramLayout(lstm.config);
     expect(Object.keys(tensors).sort()).toEqual(layout.params.map((p) => p.name).sort());
-    for (const p of layout.params) expect(normwise(tensors[p.name].data, layout.view(ref.grads, p.name)), p.name).toBeLessThanOrEqual(1e-3);
+    for (const p of layout.params) expect(relError(tensors[p.name].data, layout.view(ref.grads, p.name)), p.name).toBeLessThanOrEqual(1e-3);
 
     const e = await gradswarm('eval', '--checkpoint', lstm.path, '--corpus', corpus, '--batches', '1', '--batch-size', '3', '--block-size', '10');
     expect(e.code, e.stderr).toBe(0);
