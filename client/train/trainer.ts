@@ -137,7 +137,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
 
     const evaluate = async (at: number) => {
       let s = 0;
-      for (const b of evalSet) s += (await model.lossAndGrads(b.idx, b.targets, b.B, b.T)).loss;
+      for (const b of evalSet) s += await model.loss(b.idx, b.targets, b.B, b.T); // forward only
       const valLoss = s / evalSet.length;
       if (!Number.isFinite(valLoss)) {
         throw new TrainingDivergedError(

@@ -5,7 +5,7 @@
 // Dawn. Checkpoints are written here in both cases (coordinator/checkpoint.ts: atomic, keep-last-N).
 // CONFIG is a run config file (shared/train/run-config.ts) or a preset name from coordinator/presets/.
 // Relative paths in it (data.corpus, train.out_dir) are resolved against the working directory.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { openBrowserPage } from '../../client/host/browser.ts';
@@ -94,6 +94,13 @@ export async function trainCommand(configSpec: string, o: { runtime: string; res
   let lastLine = '';
   let rate = 0; // smoothed tokens/s
   const started = performance.now();
+  // metrics.jsonl in out_dir: one JSON line per step and per eval ({step, loss, lr, grad_norm, tokens_per_s, t} /
+  // {step, val_loss, t}; t = seconds since this process started training), for plots and the learning table.
+  // A fresh run starts the file over; a resumed run appends.
+  const metricsPath = join(outDir, 'metrics.jsonl');
+  mkdirSync(outDir, { recursive: true });
+  if (!o.resume) writeFileSync(metricsPath, '');
+  const metric = (rec: Record<string, number>) => appendFileSync(metricsPath, `${JSON.stringify({ ...rec, t: +((performance.now() - started) / 1000).toFixed(2) })}\n`);
   const header = (adapter: string, fallback: boolean) =>
     console.log(
       `training ${m.model} (${JSON.stringify(m)}) on ${corpus.name} (${dataset.length} chars, vocab ${tokenizer.size}) ` +
@@ -110,11 +117,13 @@ export async function trainCommand(configSpec: string, o: { runtime: string; res
   };
   const progress: Progress = {
     onStep: (r) => {
+      metric({ step: r.step, loss: r.loss, lr: r.lr, grad_norm: r.gradNorm, tokens_per_s: Math.round(r.tokensPerSec) });
       lastLine = line(r);
       if (tty) process.stdout.write(`\r${lastLine}\x1b[K`);
       else if (r.step % every === 0 || r.step === r.maxSteps || r.step === 1) console.log(lastLine);
     },
     onEval: (e) => {
+      metric({ step: e.step, val_loss: e.valLoss });
       valLoss = e.valLoss;
       if (tty && lastLine) process.stdout.write('\n');
       console.log(`eval step ${e.step}: val loss ${e.valLoss.toFixed(4)}`);
