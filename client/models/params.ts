@@ -76,6 +76,15 @@ export class GpuParams {
     return all.slice(0, this.layout.size);
   }
 
+  /** GPU bytes held, as allocated (the pool's size classes): the weights, and the grads with the flat readback buffer */
+  get bytes(): { weights: number; grads: number } {
+    let weights = 0;
+    let grads = this.flat.buffer.size;
+    for (const t of this.w.values()) weights += t.buffer.size;
+    for (const t of this.dw.values()) grads += t.buffer.size;
+    return { weights, grads };
+  }
+
   /** hand every buffer back to the pool */
   release(): void {
     this.g.release(...this.w.values(), ...this.dw.values(), this.flat);

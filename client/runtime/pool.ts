@@ -1,6 +1,8 @@
 // Buffer pool: storage buffers are recycled by size class (powers of two above 256 bytes, plus an
 // eighth-step in between so a 1.1x request does not take a 2x buffer), so a training step allocates nothing
-// once warm.
+// once warm. shared/models/memory.ts replays a training step through the same classes to estimate its memory.
+import { poolSizeClass } from '../../shared/models/memory.ts';
+
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
   allocatedBytes = 0;
@@ -8,11 +10,7 @@ export class BufferPool {
   constructor(private device: GPUDevice, private usage: GPUBufferUsageFlags, private maxBytes = Infinity) {}
 
   static sizeClass(bytes: number): number {
-    const b = Math.max(256, bytes);
-    const p = 2 ** Math.floor(Math.log2(b));
-    if (p === b) return b;
-    const step = p / 8;
-    return Math.ceil(b / step) * step;
+    return poolSizeClass(bytes);
   }
 
   acquire(bytes: number, label?: string): GPUBuffer {

@@ -4,13 +4,16 @@
 //   for micro in 0..accum-1: batch = dataset.batch('train', seed, s·accum + micro, B, T) → loss, grads (GPU)
 //   grads are summed on the host, clipGrads(sum, grad_clip, accum) gives the norm and gradScale, the sum is
 //   written into the GPU grad buffers and GpuAdamW.step(learningRate(s), gradScale) updates the weights.
+// Before anything is allocated, the step's GPU memory estimate (shared/models/memory.ts) is checked against the
+// device: a buffer over its per-buffer limit, or a total over what it can plausibly hold, is refused by name.
 // A non-finite loss, gradient, eval loss or weight stops the run with a TrainingDivergedError naming the step
 // and the last good checkpoint; no checkpoint of the bad state is written (weights are checked before a write).
 import type { CharTokenizer } from '../../shared/data/tokenizer.ts';
 import type { TokenDataset, Batch } from '../../shared/data/dataset.ts';
 import type { Checkpoint, OptimizerSettings, OptimizerState } from '../../shared/models/checkpoint.ts';
-import { configJson, isGpt } from '../../shared/models/config.ts';
+import { configJson, isGpt, type ModelConfig } from '../../shared/models/config.ts';
 import { initParams } from '../../shared/models/init.ts';
+import { checkDeviceFits, estimateStepMemory, type DeviceCapacity } from '../../shared/models/memory.ts';
 import { clipGrads, describeNonFinite } from '../../shared/train/clip.ts';
 import type { RunConfig } from '../../shared/train/run-config.ts';
 import { learningRate } from '../../shared/train/schedule.ts';
@@ -52,6 +55,11 @@ export interface TrainerOptions {
   onCheckpoint?: (where: string, step: number) => void;
   /** a clock in ms (performance.now by default) */
   now?: () => number;
+  /**
+   * bytes of GPU memory the device can plausibly hold, for the check before training (shared/models/memory.ts);
+   * default: the browser's navigator.deviceMemory where it reports one, else only the per-buffer limits are checked
+   */
+  memoryBytes?: number;
 }
 
 export interface TrainResult {
@@ -97,6 +105,47 @@ export function optimizerSettings(c: RunConfig): OptimizerSettings {
   };
 }
 
+/** the models the trainer steps */
+export type TrainableModel = GptModel | RecurrentModel;
+
+export const createModel = (gpu: Gpu, c: ModelConfig): TrainableModel => (isGpt(c) ? new GptModel(gpu, c) : new RecurrentModel(gpu, c));
+
+/**
+ * What the device can hold: its per-buffer limits, and in all `memoryBytes` when given, else the browser's
+ * navigator.deviceMemory (GiB of RAM, rounded; Chrome reports at most 8): software and integrated adapters draw on
+ * that memory, and a page cannot use more. WebGPU does not tell a discrete GPU's memory; Node has no such hint.
+ */
+export function deviceCapacity(limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'maxBufferSize'>, memoryBytes?: number): DeviceCapacity {
+  const cap: DeviceCapacity = { maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize, maxBufferSize: limits.maxBufferSize };
+  const gib = (globalThis.navigator as (Navigator & { deviceMemory?: number }) | undefined)?.deviceMemory;
+  if (memoryBytes !== undefined) return { ...cap, memoryBytes, memorySource: 'as configured' };
+  if (typeof gib === 'number' && gib > 0) return { ...cap, memoryBytes: gib * 2 ** 30, memorySource: `the browser reports ${gib} GiB of device memory` };
+  return cap;
+}
+
+/**
+ * Forward and backward of each micro-batch, their gradients summed on the host into `sum` (zeroed first).
+ * Returns the losses, stopping after the first non-finite one (then `sum` is partial and must not be applied).
+ */
+export async function accumulateGrads(model: TrainableModel, batches: Pick<Batch, 'idx' | 'targets' | 'B' | 'T'>[], sum: Float32Array): Promise<number[]> {
+  sum.fill(0);
+  const losses: number[] = [];
+  for (const b of batches) {
+    const { loss, grads } = await model.lossAndGrads(b.idx, b.targets, b.B, b.T);
+    losses.push(loss);
+    if (!Number.isFinite(loss)) break;
+    for (let i = 0; i < sum.length; i++) sum[i] += grads[i];
+  }
+  return losses;
+}
+
+/** the summed gradient into the GPU grad buffers, one AdamW step (gradScale from clipGrads), then a wait for the GPU */
+export async function applyGrads(gpu: Gpu, model: TrainableModel, opt: GpuAdamW, sum: Float32Array, lr: number, gradScale: number): Promise<void> {
+  model.params.setGrads(sum);
+  opt.step(lr, gradScale);
+  await gpu.sync();
+}
+
 const allFinite = (a: Float32Array): boolean => {
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
   return true;
@@ -111,8 +160,9 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
   const T = data.block_size;
   const accum = optim.grad_accum_steps;
   dataset.windows('train', T); // throws a clear error when T does not fit the split
+  checkDeviceFits(estimateStepMemory(mc, B, T), deviceCapacity(gpu.limits, o.memoryBytes)); // before any allocation
 
-  const model = isGpt(mc) ? new GptModel(gpu, mc) : new RecurrentModel(gpu, mc);
+  const model = createModel(gpu, mc);
   const opt = new GpuAdamW(gpu, model.params, optim);
   const size = model.params.layout.size;
   let step = 0;
@@ -176,22 +226,18 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
       const t0 = now();
       const n = step + 1; // the step being taken, 1-based
       const lr = learningRate(step, optim);
-      sum.fill(0);
-      let lossSum = 0;
-      for (let micro = 0; micro < accum; micro++) {
-        const b = dataset.batch('train', tc.seed, step * accum + micro, B, T);
-        const { loss, grads } = await model.lossAndGrads(b.idx, b.targets, B, T);
-        if (!Number.isFinite(loss)) {
-          throw new TrainingDivergedError(
-            `loss became ${loss} at step ${n} (micro-batch ${micro + 1} of ${accum}, lr ${lr.toExponential(2)}); training stopped and no checkpoint of this state was written; ` +
-              `last good checkpoint: ${lastCheckpoint ?? 'none'}`,
-            n,
-            lastCheckpoint,
-          );
-        }
-        lossSum += loss;
-        for (let i = 0; i < size; i++) sum[i] += grads[i];
+      const batches = Array.from({ length: accum }, (_, micro) => dataset.batch('train', tc.seed, step * accum + micro, B, T));
+      const losses = await accumulateGrads(model, batches, sum);
+      const bad = losses.findIndex((l) => !Number.isFinite(l));
+      if (bad >= 0) {
+        throw new TrainingDivergedError(
+          `loss became ${losses[bad]} at step ${n} (micro-batch ${bad + 1} of ${accum}, lr ${lr.toExponential(2)}); training stopped and no checkpoint of this state was written; ` +
+            `last good checkpoint: ${lastCheckpoint ?? 'none'}`,
+          n,
+          lastCheckpoint,
+        );
       }
+      const lossSum = losses.reduce((a, b) => a + b, 0);
       const clip = clipGrads(sum, optim.grad_clip, accum);
       if (!clip.finite) {
         throw new TrainingDivergedError(
@@ -201,9 +247,7 @@ export async function train(o: TrainerOptions): Promise<TrainResult> {
           lastCheckpoint,
         );
       }
-      model.params.setGrads(sum);
-      opt.step(lr, clip.gradScale);
-      await gpu.sync();
+      await applyGrads(gpu, model, opt, sum, lr, clip.gradScale);
       step = n;
       const ms = now() - t0;
       const stepTokens = B * T * accum;
