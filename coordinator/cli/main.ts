@@ -5,12 +5,35 @@ import { checkCommand } from './check.ts';
 import { kernelsCommand } from './kernels.ts';
 import { evalCommand, gradCommand, MOBY_DICK, sampleCommand } from './model-commands.ts';
 import { opCommand } from './op.ts';
+import { startCommand } from './start.ts';
 import { trainCommand } from './train.ts';
+import { workerCommand } from './worker.ts';
 
 const program = new Command();
 program.name('gradswarm').description('Distributed training of sequence models in a swarm of volunteer browsers').showHelpAfterError();
 
 const runtime = () => new Option('--runtime <where>', 'where kernels run: headless Chromium, or Node through Dawn').choices(['browser', 'node']).default('browser');
+
+program
+  .command('start')
+  .description('start the coordinator: the volunteer page, the runs, socket.io and the status API on one port')
+  .option('--port <n>', 'HTTP port (or PORT)', '8080')
+  .option('--host <addr>', 'address to listen on', '0.0.0.0')
+  .option('--data-dir <dir>', 'checkpoints and run state', './gradswarm-data')
+  .option('--config <file>', 'run config JSON or preset name', 'swarm-gpt-char')
+  .option('--run-id <id>', 'the run\'s id (default: the config file\'s name); a run resumes from its checkpoints under --data-dir')
+  .option('--no-volunteer', 'do not open a local headless Chromium volunteer')
+  .action(startCommand);
+
+program
+  .command('worker')
+  .description('a headless volunteer on Node (WebGPU through Dawn): joins a coordinator and computes gradients')
+  .requiredOption('--coordinator <url>', 'the coordinator, e.g. http://127.0.0.1:8080')
+  .option('--name <name>', 'how the console names this worker (default: the host name)')
+  .option('--no-supervise', 'run in this process instead of a child process that is restarted if it crashes')
+  .option('--seconds <n>', 'stop after this many seconds', Number)
+  .option('--quiet', 'print nothing but errors')
+  .action(workerCommand);
 
 program
   .command('check')
@@ -35,13 +58,15 @@ program.command('kernels').description('list the ops and every WGSL kernel in th
 
 program
   .command('bench')
-  .description('time our kernels against @tensorflow/tfjs (webgpu) and @jax-js/jax in headless Chromium; writes bench/RESULTS.md')
-  .argument('<what>', "which benchmark: 'kernels'")
-  .option('--only <ops>', 'comma-separated ops to time (default: all)')
-  .option('--quick', 'fewer, smaller sizes')
+  .description(
+    'in headless Chromium, time our kernels against @tensorflow/tfjs (webgpu) and @jax-js/jax (kernels), or full training steps of each family preset against the same model in tfjs, with the GPU memory a step holds (train); writes bench/RESULTS.md',
+  )
+  .argument('<what>', "which benchmark: 'kernels' or 'train'")
+  .option('--only <names>', 'comma-separated ops (kernels) or presets / families, e.g. gpt-char-small,lstm (train) (default: all)')
+  .option('--quick', 'fewer, smaller sizes (kernels); fewer steps and no memory runs of the default configs (train)')
   .option('--out <file>', 'markdown report path (default: bench/RESULTS.md)')
-  .option('--no-peers', 'time our kernels only')
-  .option('--runs <n>', 'timed runs per row; the median is reported (default 7)', Number)
+  .option('--no-peers', 'time ours only')
+  .option('--runs <n>', 'timed runs per row, or timed training steps per model; the median is reported (default: kernels 7; train 7 ours, 3 tfjs)', Number)
   .option('--min-ms <ms>', 'each timed run repeats the call until it lasts this long (default 100)', Number)
   .option('--seed <n>', 'seed for the random inputs (default: fresh)', Number)
   .action(benchCommand);

@@ -33,11 +33,33 @@ export interface TrainConfig {
   out_dir: string;
 }
 
+/** how a swarm trains the run (the coordinator's side; a single worker ignores it) */
+export interface SwarmConfig {
+  /**
+   * rows (samples of data.block_size tokens) per optimizer step, summed over the volunteers, as hivemind's
+   * target_batch_size; a multiple of data.batch_size. 0: data.batch_size × optim.grad_accum_steps, which makes the
+   * swarm's step exactly the single-worker step (same batches, same order).
+   */
+  target_batch_size: number;
+  /** data.batch_size batches per lease: more amortises the gradient upload, fewer spreads a step over more workers */
+  batches_per_lease: number;
+  /** a lease not returned within this many seconds goes to another worker */
+  lease_timeout_s: number;
+  /** close a step after this many seconds with what has arrived, if at least min_batch_size rows; 0: wait for the whole target */
+  step_timeout_s: number;
+  min_batch_size: number;
+  /** a gradient computed on weights this many versions behind the current ones is still applied; older ones are refused */
+  max_staleness: number;
+  /** the share of volunteers this run gets when several runs are active (relative to the other runs' weights) */
+  weight: number;
+}
+
 export interface RunConfig {
   model: ModelConfig;
   data: DataConfig;
   optim: OptimConfig;
   train: TrainConfig;
+  swarm: SwarmConfig;
 }
 
 export const DATA_DEFAULTS: DataConfig = { corpus: 'moby-dick', batch_size: 16, block_size: 64 };
@@ -49,6 +71,16 @@ export const TRAIN_DEFAULTS: TrainConfig = {
   keep_checkpoints: 3,
   seed: 1,
   out_dir: 'runs/default',
+};
+
+export const SWARM_DEFAULTS: SwarmConfig = {
+  target_batch_size: 0,
+  batches_per_lease: 1,
+  lease_timeout_s: 60,
+  step_timeout_s: 0,
+  min_batch_size: 1,
+  max_staleness: 1,
+  weight: 1,
 };
 
 const posInt = (d: number) => z.number({ error: 'must be an integer >= 1' }).int({ error: 'must be an integer >= 1' }).min(1, { error: 'must be an integer >= 1' }).default(d);
@@ -70,7 +102,17 @@ const trainSchema = z.strictObject({
   out_dir: z.string({ error: 'must be a folder path' }).min(1, { error: 'must be a folder path' }).default(TRAIN_DEFAULTS.out_dir),
 });
 
-const SECTIONS = ['model', 'data', 'optim', 'train'];
+const swarmSchema = z.strictObject({
+  target_batch_size: natInt(SWARM_DEFAULTS.target_batch_size),
+  batches_per_lease: posInt(SWARM_DEFAULTS.batches_per_lease),
+  lease_timeout_s: z.number({ error: 'must be a number > 0' }).positive({ error: 'must be a number > 0' }).default(SWARM_DEFAULTS.lease_timeout_s),
+  step_timeout_s: z.number({ error: 'must be a number >= 0' }).min(0, { error: 'must be a number >= 0' }).default(SWARM_DEFAULTS.step_timeout_s),
+  min_batch_size: posInt(SWARM_DEFAULTS.min_batch_size),
+  max_staleness: natInt(SWARM_DEFAULTS.max_staleness),
+  weight: z.number({ error: 'must be a number > 0' }).positive({ error: 'must be a number > 0' }).default(SWARM_DEFAULTS.weight),
+});
+
+const SECTIONS = ['model', 'data', 'optim', 'train', 'swarm'];
 const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v));
 const at = (obj: unknown, path: readonly PropertyKey[]) => path.reduce<unknown>((o, k) => (o as Record<PropertyKey, unknown>)?.[k], obj);
 
@@ -117,12 +159,14 @@ export function parseRunConfig(json: unknown, opts: ParseRunOptions = {}): RunCo
     }
     return v as Record<string, unknown>;
   };
-  const [rawModel, rawData, rawOptim, rawTrain] = [obj('model'), obj('data'), obj('optim'), obj('train')];
+  const [rawModel, rawData, rawOptim, rawTrain, rawSwarm] = [obj('model'), obj('data'), obj('optim'), obj('train'), obj('swarm')];
 
   const d = dataSchema.safeParse(rawData);
   zodProblems('data', d, rawData, Object.keys(DATA_DEFAULTS), problems);
   const t = trainSchema.safeParse(rawTrain);
   zodProblems('train', t, rawTrain, Object.keys(TRAIN_DEFAULTS), problems);
+  const sw = swarmSchema.safeParse(rawSwarm);
+  zodProblems('swarm', sw, rawSwarm, Object.keys(SWARM_DEFAULTS), problems);
   let optim: OptimConfig | undefined;
   try {
     optim = parseOptimConfig(rawOptim);
@@ -152,6 +196,15 @@ export function parseRunConfig(json: unknown, opts: ParseRunOptions = {}): RunCo
   if (model?.model === 'gpt' && d.success && d.data.block_size > model.block_size) {
     problems.push(`data.block_size: ${d.data.block_size} exceeds model.block_size ${model.block_size} (the gpt position table holds block_size positions)`);
   }
-  if (problems.length || !model || !optim || !d.success || !t.success) throw new Error(`run config: ${problems.join('; ')}`);
-  return { model, data: d.data, optim, train: t.data };
+  let swarm: SwarmConfig | undefined;
+  if (sw.success && d.success && optim) {
+    swarm = { ...sw.data };
+    if (swarm.target_batch_size === 0) swarm.target_batch_size = d.data.batch_size * optim.grad_accum_steps;
+    if (swarm.target_batch_size % d.data.batch_size !== 0) {
+      problems.push(`swarm.target_batch_size: ${swarm.target_batch_size} must be a multiple of data.batch_size ${d.data.batch_size} (a step is a whole number of batches)`);
+    }
+    if (swarm.min_batch_size > swarm.target_batch_size) problems.push(`swarm.min_batch_size: ${swarm.min_batch_size} exceeds swarm.target_batch_size ${swarm.target_batch_size}`);
+  }
+  if (problems.length || !model || !optim || !d.success || !t.success || !swarm) throw new Error(`run config: ${problems.join('; ')}`);
+  return { model, data: d.data, optim, train: t.data, swarm };
 }

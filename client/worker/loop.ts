@@ -1,0 +1,304 @@
+// The worker loop, one for every kind of worker (the volunteer page and `gradswarm worker` on Node): say hello, join
+// a run, fetch its tokens once, then lease → compute on the GPU → submit, for ever. The weights come with the join
+// and after every step as the coordinator's 'weights' broadcast; a lease names the version to compute on, and if
+// the broadcast has not arrived yet the loop asks for the weights. Any break (disconnect, the run ending, an ack
+// that times out) starts the session over: hello, join, resync. Isomorphic: the socket, the GPU and fetch are given.
+import type { Socket } from 'socket.io-client';
+import { TokenDataset } from '../../shared/data/dataset.ts';
+import { isGpt } from '../../shared/models/config.ts';
+import {
+  PROTOCOL_VERSION,
+  type ClientToServerEvents,
+  type Hello,
+  type Lease,
+  type Progress,
+  type RunInfo,
+  type ServerToClientEvents,
+  type Submission,
+  type WeightsBroadcast,
+} from '../../shared/protocol.ts';
+import { GptModel } from '../models/gpt.ts';
+import { RecurrentModel } from '../models/recurrent.ts';
+import type { Gpu } from '../runtime/gpu.ts';
+
+export type WorkerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export type WorkerState = 'connecting' | 'joining' | 'loading' | 'working' | 'waiting' | 'paused' | 'idle' | 'stopped' | 'error';
+
+export interface WorkerStatus {
+  state: WorkerState;
+  /** what is happening, in words, for a volunteer */
+  message: string;
+  workerId?: string;
+  run?: { runId: string; name: string; model: string; params: number };
+  version?: number;
+  /** train rows this worker computed and had accepted */
+  samples: number;
+  /** distinct optimizer steps this worker contributed gradients to */
+  steps: number;
+  /** rows/s over the last leases */
+  samplesPerSec: number;
+  refused: number;
+}
+
+export interface WorkerOptions {
+  gpu: Gpu;
+  socket: WorkerSocket;
+  hello: Omit<Hello, 'protocol'>;
+  /** GET a coordinator path (the token file), absolute or relative to the coordinator */
+  fetchBytes: (path: string) => Promise<Uint8Array>;
+  onStatus?: (s: WorkerStatus) => void;
+  onProgress?: (p: Progress) => void;
+  /** log a line (debugging; the status carries what a volunteer needs) */
+  log?: (line: string) => void;
+  /** share of wall time to compute, (0, 1]: after a lease that took c ms the loop rests c·(1 − d)/d ms */
+  duty?: () => number;
+  /** true while the volunteer paused (or the tab is hidden and they chose to back off) */
+  paused?: () => boolean;
+  /** ms to wait for an ack before starting the session over (default 60 s) */
+  ackTimeoutMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
+
+class SessionEnded extends Error {}
+
+type Model = GptModel | RecurrentModel;
+
+export class Worker {
+  readonly status: WorkerStatus = { state: 'connecting', message: 'connecting to the coordinator', samples: 0, steps: 0, samplesPerSec: 0, refused: 0 };
+  private stopped = false;
+  private model?: Model;
+  private modelKey = '';
+  private dataset?: TokenDataset;
+  private datasetKey = '';
+  private version = -1;
+  private latest?: WeightsBroadcast;
+  private ended?: string;
+  private contributed = new Set<number>();
+  private rate: number[] = [];
+  private wake?: () => void;
+
+  constructor(private readonly o: WorkerOptions) {
+    const s = o.socket;
+    s.on('weights', (m) => {
+      if (this.status.run?.runId === m.runId && (!this.latest || m.version > this.latest.version)) this.latest = m;
+    });
+    s.on('progress', (p) => o.onProgress?.(p));
+    s.on('run-ended', (m) => {
+      if (this.status.run?.runId === m.runId) this.ended = `run ${m.runId} ${m.status}: ${m.reason}`;
+      this.wake?.();
+    });
+    s.on('refused', (r) => o.log?.(`refused: ${r.code}: ${r.reason}`));
+    s.on('disconnect', (why) => {
+      this.ended = `disconnected (${why})`;
+      this.wake?.();
+    });
+  }
+
+  private set(state: WorkerState, message: string): void {
+    this.status.state = state;
+    this.status.message = message;
+    this.o.onStatus?.({ ...this.status });
+  }
+
+  /** wake the loop (after resume, or to stop) */
+  poke(): void {
+    this.wake?.();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.wake?.();
+  }
+
+  private async rest(ms: number): Promise<void> {
+    await new Promise<void>((ok) => {
+      const t = setTimeout(ok, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        ok();
+      };
+    });
+    this.wake = undefined;
+  }
+
+  private async call<E extends keyof ClientToServerEvents>(event: E, payload: Parameters<ClientToServerEvents[E]>[0]): Promise<Parameters<Parameters<ClientToServerEvents[E]>[1]>[0]> {
+    if (this.ended) throw new SessionEnded(this.ended);
+    const s = this.o.socket as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<unknown> } };
+    try {
+      return (await s.timeout(this.o.ackTimeoutMs ?? 60_000).emitWithAck(event, payload)) as never;
+    } catch (e) {
+      throw new SessionEnded(`no answer to '${event}' (${(e as Error).message})`);
+    }
+  }
+
+  /** runs until stop(): sessions (hello, join, work) one after another, resting after a failure */
+  async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        await this.session();
+        failures = 0;
+      } catch (e) {
+        if (this.stopped) break;
+        const gpuLost = this.o.gpu.lost;
+        if (gpuLost) {
+          this.set('error', `${gpuLost}. Reload the page to start again.`);
+          throw e;
+        }
+        failures++;
+        const wait = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
+        const why = e instanceof SessionEnded ? e.message : (e as Error).message;
+        this.o.log?.(`session ended: ${why}; again in ${wait} ms`);
+        this.set(this.status.state === 'idle' ? 'idle' : 'connecting', `${why}; trying again in ${Math.round(wait / 1000)} s`);
+        await this.rest(wait);
+      }
+    }
+    this.set('stopped', 'stopped');
+    this.model?.release();
+  }
+
+  private async session(): Promise<void> {
+    const s = this.o.socket;
+    this.ended = undefined;
+    if (!s.connected) {
+      this.set('connecting', 'connecting to the coordinator');
+      await new Promise<void>((ok, fail) => {
+        const t = setTimeout(() => fail(new SessionEnded('could not reach the coordinator')), 20_000);
+        s.once('connect', () => {
+          clearTimeout(t);
+          ok();
+        });
+        if (!s.active) s.connect();
+      });
+    }
+    const w = await this.call('hello', { protocol: PROTOCOL_VERSION, ...this.o.hello });
+    if (!w.ok) throw new Error(`the coordinator refused us: ${w.reason}`);
+    this.status.workerId = w.workerId;
+    this.set('joining', 'joining a run');
+    const j = await this.call('join', {});
+    if (!j.ok) {
+      if (j.code === 'no-run') {
+        this.set('idle', j.reason);
+        await this.rest(5000);
+        return;
+      }
+      throw new Error(j.reason);
+    }
+    const run = j.run;
+    this.status.run = { runId: run.runId, name: run.name, model: run.config.model.model, params: run.paramCount };
+    this.set('loading', `loading ${run.name}: ${run.config.model.model}, ${(run.paramCount / 1e6).toFixed(2)} M parameters`);
+    await this.prepare(run);
+    this.load(j.version, j.params);
+    this.latest = undefined;
+    await this.work(run);
+  }
+
+  /** the tokens (fetched once per file) and the model (built once per config) */
+  private async prepare(run: RunInfo): Promise<void> {
+    if (this.datasetKey !== run.tokens.sha256) {
+      const bytes = await this.o.fetchBytes(run.tokens.url);
+      if (bytes.byteLength !== run.tokens.bytes) throw new Error(`token file ${run.tokens.url}: expected ${run.tokens.bytes} bytes, got ${bytes.byteLength}`);
+      const aligned = new Uint8Array(bytes); // own, aligned copy
+      const tokens = run.tokens.dtype === 'u8' ? Uint16Array.from(aligned) : new Uint16Array(aligned.buffer, 0, run.tokens.length);
+      this.dataset = new TokenDataset(tokens, run.vocab.length);
+      this.datasetKey = run.tokens.sha256;
+    }
+    const key = JSON.stringify(run.config.model);
+    if (this.modelKey !== key) {
+      this.model?.release();
+      const mc = run.config.model;
+      this.model = isGpt(mc) ? new GptModel(this.o.gpu, mc) : new RecurrentModel(this.o.gpu, mc);
+      this.modelKey = key;
+    }
+  }
+
+  private load(version: number, params: Float32Array): void {
+    this.model!.setParams(params);
+    this.version = version;
+    this.status.version = version;
+  }
+
+  private async work(run: RunInfo): Promise<void> {
+    const runId = run.runId;
+    for (;;) {
+      if (this.stopped) return;
+      if (this.ended) throw new SessionEnded(this.ended);
+      if (this.o.paused?.()) {
+        this.set('paused', 'paused');
+        await this.rest(1000);
+        continue;
+      }
+      const r = await this.call('lease', { runId, version: this.version });
+      if (!r.ok) throw new Error(r.reason);
+      if ('wait' in r) {
+        this.set('waiting', r.why);
+        await this.rest(r.wait);
+        continue;
+      }
+      const lease = r.lease;
+      await this.syncWeights(runId, lease.version);
+      if (this.version !== lease.version) continue; // the run moved on while we fetched: the lease will expire
+      this.set('working', `computing ${lease.kind === 'train' ? 'gradients' : 'validation loss'} for step ${lease.version + 1}`);
+      const t0 = performance.now();
+      const sub = await this.compute(lease);
+      const ms = performance.now() - t0;
+      sub.computeMs = ms;
+      const reply = await this.call('submit', sub);
+      if (reply.ok) {
+        if (lease.kind === 'train') {
+          this.status.samples += lease.batches.length * lease.B;
+          this.contributed.add(lease.version);
+          this.status.steps = this.contributed.size;
+          this.rate.push((lease.batches.length * lease.B * 1000) / ms);
+          if (this.rate.length > 10) this.rate.shift();
+          this.status.samplesPerSec = this.rate.reduce((a, b) => a + b, 0) / this.rate.length;
+        }
+      } else {
+        this.status.refused++;
+        this.o.log?.(`submission refused: ${reply.code}: ${reply.reason}`);
+      }
+      this.o.onStatus?.({ ...this.status });
+      const d = Math.min(1, Math.max(0.05, this.o.duty?.() ?? 1));
+      if (d < 1) await this.rest((ms * (1 - d)) / d);
+    }
+  }
+
+  /** make the model's weights version `v`: from the broadcast if it has come, else ask */
+  private async syncWeights(runId: string, v: number): Promise<void> {
+    if (this.version === v) return;
+    if (this.latest && this.latest.version === v) {
+      this.load(v, this.latest.params);
+      return;
+    }
+    const r = await this.call('weights', { runId });
+    if (!r.ok) throw new Error(r.reason);
+    this.load(r.version, r.params);
+  }
+
+  private async compute(lease: Lease): Promise<Submission> {
+    const m = this.model!;
+    const ds = this.dataset!;
+    const { B, T } = lease;
+    const base = { runId: lease.runId, leaseId: lease.leaseId, version: lease.version };
+    if (lease.kind === 'eval') {
+      const losses: number[] = [];
+      for (const j of lease.batches) {
+        const b = ds.evalBatch(j, lease.evalBatches, B, T);
+        losses.push(await m.loss(b.idx, b.targets, B, T));
+      }
+      return { ...base, losses };
+    }
+    let grads: Float32Array | undefined;
+    let loss = 0;
+    for (const i of lease.batches) {
+      const b = ds.batch('train', lease.seed, i, B, T);
+      const r = await m.lossAndGrads(b.idx, b.targets, B, T);
+      loss += r.loss;
+      if (!grads) grads = r.grads;
+      else for (let k = 0; k < grads.length; k++) grads[k] += r.grads[k];
+    }
+    return { ...base, loss: loss / lease.batches.length, grads: grads as Float32Array<ArrayBuffer> };
+  }
+}

@@ -1,0 +1,465 @@
+// One swarm training run on the coordinator: the weights, the optimizer, the leases and the step accounting.
+// Synchronous data parallelism in the manner of hivemind's target batch:
+//
+//   step s (0-based) trains on train batches s·A .. s·A + A − 1, A = target_batch_size / batch_size, each batch
+//   dataset.batch('train', seed, i, B, T): exactly the batches a single worker with grad_accum_steps = A takes.
+//   They are handed out as leases (batches_per_lease each) on weights version s; the gradients that come back
+//   (each the sum over its lease's batches of every batch's mean-loss gradient) are added into one sum as they
+//   arrive (memory O(model), not O(workers × model)). When all A batches are in, the step closes: clipGrads(sum,
+//   grad_clip, A), AdamW at learningRate(s) on the CPU, version = s + 1, and the new weights are broadcast.
+//
+// Every batch of a step is applied once: a lease id is counted once; a lease that times out or whose worker
+// leaves goes back to the queue (and a late answer to it is refused as expired); a refused submission (bad shape,
+// NaN) puts its batches back. With step_timeout_s a step may close early with ≥ min_batch_size rows: the batches
+// still out then are skipped, and their answers count in the next step if within max_staleness versions.
+// Every eval_interval steps (and at 0 and the end) the fixed validation batches go out as eval leases on the
+// current weights; the next step closes only after they are in, so they see exactly those weights.
+import { EventEmitter } from 'node:events';
+import type { CharTokenizer } from '../../shared/data/tokenizer.ts';
+import type { TokenDataset } from '../../shared/data/dataset.ts';
+import type { OptimizerState } from '../../shared/models/checkpoint.ts';
+import { initParams } from '../../shared/models/init.ts';
+import { paramLayout, type ParamLayout } from '../../shared/models/layout.ts';
+import { refuse, type Lease, type LeaseReply, type Progress, type RunStatus, type SubmitReply, type Submission } from '../../shared/protocol.ts';
+import { CpuAdamW } from '../../shared/train/adamw-cpu.ts';
+import { clipGrads } from '../../shared/train/clip.ts';
+import type { RunConfig } from '../../shared/train/run-config.ts';
+import { learningRate } from '../../shared/train/schedule.ts';
+import { optimizerSettings } from '../../client/train/trainer.ts';
+
+export interface WorkerInfo {
+  workerId: string;
+  kind: string;
+  name?: string;
+  adapter?: string;
+}
+
+/** what the run knows of one worker (the console's volunteers table) */
+export interface WorkerStats extends WorkerInfo {
+  joinedAt: number;
+  lastSeen: number;
+  /** train rows whose gradients were applied */
+  samples: number;
+  /** train leases applied */
+  leases: number;
+  evalLeases: number;
+  /** submissions refused, by code */
+  refused: Record<string, number>;
+  computeMs: number;
+  connected: boolean;
+}
+
+interface LeaseRecord extends Lease {
+  workerId: string;
+  issuedAt: number;
+  /** the step the batches belong to (train) */
+  step: number;
+}
+
+export interface StepRecord {
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  /** rows applied in this step */
+  samples: number;
+  /** ms from the step's first lease to its close; aggregate = the optimizer's share */
+  ms: number;
+  aggregateMs: number;
+  /** seconds since the run started */
+  t: number;
+  tokensPerSec: number;
+}
+
+export interface RunSnapshotOptions {
+  /** the optimizer state and step to resume from */
+  resume?: { params: Float32Array; optimizer: OptimizerState };
+  /** persist a checkpoint (weights, optimizer state): called with copies after every checkpoint_interval and at the end */
+  saveCheckpoint?: (step: number, params: Float32Array, state: OptimizerState) => Promise<string>;
+  now?: () => number;
+}
+
+/** how many recent lease ids are remembered to tell a duplicate or an expired answer from an unknown one */
+const REMEMBER_LEASES = 100_000;
+
+export class SwarmRun extends EventEmitter<{
+  weights: [version: number, params: Float32Array];
+  progress: [Progress];
+  step: [StepRecord];
+  eval: [{ step: number; valLoss: number }];
+  status: [RunStatus, string];
+  checkpoint: [string, number];
+  error: [Error];
+}> {
+  readonly layout: ParamLayout;
+  readonly params: Float32Array;
+  readonly opt: CpuAdamW;
+  /** batches per step */
+  readonly accum: number;
+  status: RunStatus = 'running';
+  /** optimizer steps done = the weights version */
+  version = 0;
+  readonly workers = new Map<string, WorkerStats>();
+  readonly history: StepRecord[] = [];
+  readonly valHistory: { step: number; valLoss: number; t: number }[] = [];
+  /** every applied train batch index → the step it was applied in (the exact-accounting record) */
+  readonly applied = new Map<number, number>();
+  lastCheckpoint?: string;
+  readonly startedAt: number;
+
+  private pending: number[] = [];
+  private evalPending: number[] = [];
+  private evalLosses: (number | undefined)[] = [];
+  private evalVersion = -1;
+  private readonly leases = new Map<string, LeaseRecord>();
+  private readonly finished = new Map<string, 'done' | 'expired'>();
+  private readonly sum: Float32Array;
+  private stepBatches = 0;
+  private stepLossSum = 0;
+  private stepStart = 0;
+  private leaseSeq = 0;
+  private timer?: ReturnType<typeof setInterval>;
+  private readonly now: () => number;
+  private saving: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly id: string,
+    readonly name: string,
+    readonly config: RunConfig,
+    readonly tokenizer: CharTokenizer,
+    readonly dataset: TokenDataset,
+    private readonly opts: RunSnapshotOptions = {},
+  ) {
+    super();
+    this.now = opts.now ?? (() => performance.now());
+    this.startedAt = this.now();
+    const { model, data, swarm, optim } = config;
+    if (tokenizer.size > model.vocab_size) throw new Error(`run ${id}: the corpus has ${tokenizer.size} symbols but model.vocab_size is ${model.vocab_size}`);
+    dataset.windows('train', data.block_size);
+    this.layout = paramLayout(model);
+    this.accum = swarm.target_batch_size / data.batch_size;
+    this.opt = new CpuAdamW(this.layout, optim);
+    this.sum = new Float32Array(this.layout.size);
+    if (opts.resume) {
+      this.params = Float32Array.from(opts.resume.params);
+      this.opt.load(opts.resume.optimizer);
+      this.version = opts.resume.optimizer.step;
+    } else {
+      this.params = initParams(model, config.train.seed);
+    }
+    if (this.version >= config.train.max_steps) {
+      this.status = 'done';
+      return;
+    }
+    if (config.train.eval_interval > 0 && this.version === 0) this.queueEval();
+    this.openStep();
+    this.timer = setInterval(() => this.tick(), 250);
+    this.timer.unref?.();
+  }
+
+  get maxSteps(): number {
+    return this.config.train.max_steps;
+  }
+
+  /** the lease ids out now (tests, console) */
+  get outstanding(): number {
+    return this.leases.size;
+  }
+
+  join(w: WorkerInfo): void {
+    const t = Date.now();
+    const s = this.workers.get(w.workerId);
+    if (s) Object.assign(s, w, { lastSeen: t, connected: true });
+    else this.workers.set(w.workerId, { ...w, joinedAt: t, lastSeen: t, samples: 0, leases: 0, evalLeases: 0, refused: {}, computeMs: 0, connected: true });
+  }
+
+  /** the worker left (socket closed): its leases go back to the queue at once */
+  leave(workerId: string): void {
+    const s = this.workers.get(workerId);
+    if (s) s.connected = false;
+    for (const [id, l] of this.leases) if (l.workerId === workerId) this.expire(id, l);
+  }
+
+  get connectedWorkers(): number {
+    let n = 0;
+    for (const w of this.workers.values()) if (w.connected) n++;
+    return n;
+  }
+
+  setStatus(status: RunStatus, why: string): void {
+    if (this.status === status || this.status === 'done' || this.status === 'stopped') return;
+    this.status = status;
+    if (status === 'stopped') this.dispose();
+    if (status === 'paused') for (const [id, l] of this.leases) this.expire(id, l); // answers to them are refused as expired
+    this.emit('status', status, why);
+    this.emit('progress', this.progress());
+  }
+
+  lease(workerId: string): LeaseReply {
+    const w = this.workers.get(workerId);
+    if (w) w.lastSeen = Date.now();
+    if (this.status !== 'running') return this.status === 'paused' ? { ok: true, wait: 2000, why: 'the run is paused' } : refuse('run-not-running', `run ${this.id} is ${this.status}`);
+    const { data, train, swarm } = this.config;
+    const take = (q: number[]) => q.splice(0, swarm.batches_per_lease);
+    let kind: Lease['kind'];
+    let batches: number[];
+    if (this.evalPending.length) {
+      kind = 'eval';
+      batches = take(this.evalPending);
+    } else if (this.pending.length) {
+      kind = 'train';
+      batches = take(this.pending);
+    } else {
+      return { ok: true, wait: 100 + Math.min(2000, this.leases.size * 50), why: `step ${this.version + 1}: waiting for ${this.leases.size} lease(s) out with other workers` };
+    }
+    const leaseId = `${this.id}.${this.version}.${++this.leaseSeq}`;
+    const lease: LeaseRecord = {
+      leaseId,
+      runId: this.id,
+      version: this.version,
+      kind,
+      batches,
+      B: data.batch_size,
+      T: data.block_size,
+      seed: train.seed,
+      evalBatches: train.eval_batches,
+      timeoutMs: swarm.lease_timeout_s * 1000,
+      workerId,
+      issuedAt: this.now(),
+      step: this.version,
+    };
+    this.leases.set(leaseId, lease);
+    const { workerId: _w, issuedAt: _i, step: _s, ...wire } = lease;
+    return { ok: true, lease: wire };
+  }
+
+  submit(workerId: string, sub: Submission): SubmitReply {
+    const w = this.workers.get(workerId);
+    const refused = (r: SubmitReply): SubmitReply => {
+      if (!r.ok && w) w.refused[r.code] = (w.refused[r.code] ?? 0) + 1;
+      return r;
+    };
+    if (w) w.lastSeen = Date.now();
+    const l = this.leases.get(sub.leaseId);
+    if (!l) {
+      const f = this.finished.get(sub.leaseId);
+      if (f === 'done') return refused(refuse('duplicate', `lease ${sub.leaseId} was already counted`));
+      if (f === 'expired') return refused(refuse('expired', `lease ${sub.leaseId} timed out or was released (after ${this.config.swarm.lease_timeout_s} s, a pause or a disconnect) and went back to the queue`));
+      return refused(refuse('unknown-lease', `no lease ${sub.leaseId} in run ${this.id}`));
+    }
+    if (l.workerId !== workerId) return refused(refuse('not-your-lease', `lease ${sub.leaseId} belongs to another worker`));
+    if (sub.version !== l.version) {
+      return refused(refuse('stale', `computed on weights version ${sub.version} but lease ${sub.leaseId} is for version ${l.version}`));
+    }
+    const behind = this.version - l.version;
+    if (behind > this.config.swarm.max_staleness) {
+      this.leases.delete(sub.leaseId);
+      this.remember(sub.leaseId, 'expired');
+      return refused(refuse('stale', `computed on version ${l.version}, ${behind} behind the current ${this.version} (max_staleness ${this.config.swarm.max_staleness})`));
+    }
+    const bad = l.kind === 'train' ? this.checkTrain(sub) : this.checkEval(sub, l);
+    if (bad) {
+      // the batches are not lost: back to the queue for someone else
+      this.expire(sub.leaseId, l, false);
+      this.finished.delete(sub.leaseId);
+      return refused(bad);
+    }
+    this.leases.delete(sub.leaseId);
+    this.remember(sub.leaseId, 'done');
+    if (w) w.computeMs += sub.computeMs ?? 0;
+    if (l.kind === 'eval') {
+      sub.losses!.forEach((v, k) => (this.evalLosses[l.batches[k]] = v));
+      if (w) w.evalLeases++;
+      this.maybeFinishEval();
+    } else {
+      const g = sub.grads!;
+      const s = this.sum;
+      for (let i = 0; i < s.length; i++) s[i] += g[i];
+      this.stepBatches += l.batches.length;
+      this.stepLossSum += sub.loss! * l.batches.length;
+      for (const b of l.batches) this.applied.set(b, this.version);
+      if (w) {
+        w.samples += l.batches.length * l.B;
+        w.leases++;
+      }
+    }
+    const reply: SubmitReply = { ok: true, step: this.version, version: this.version };
+    this.maybeCloseStep(false);
+    return reply;
+  }
+
+  private checkTrain(sub: Submission) {
+    const n = this.layout.size;
+    if (!(sub.grads instanceof Float32Array)) return refuse('bad-shape', 'a train submission carries grads (Float32Array)');
+    if (sub.grads.length !== n) return refuse('bad-shape', `grads has ${sub.grads.length} elements; this ${this.config.model.model} model has ${n} parameters`);
+    if (sub.loss === undefined || !Number.isFinite(sub.loss)) return refuse('non-finite', `loss is ${sub.loss}`);
+    const g = sub.grads;
+    for (let i = 0; i < n; i++) {
+      if (!Number.isFinite(g[i])) {
+        const p = this.layout.params.find((q) => i >= q.offset && i < q.offset + q.numel)!;
+        return refuse('non-finite', `grads[${i}] is ${g[i]} (in ${p.name})`);
+      }
+    }
+    return undefined;
+  }
+
+  private checkEval(sub: Submission, l: LeaseRecord) {
+    if (!sub.losses || sub.losses.length !== l.batches.length) return refuse('bad-shape', `an eval submission carries ${l.batches.length} losses, one per batch, got ${sub.losses?.length ?? 'none'}`);
+    if (!sub.losses.every(Number.isFinite)) return refuse('non-finite', `eval losses ${JSON.stringify(sub.losses)}`);
+    return undefined;
+  }
+
+  private remember(leaseId: string, how: 'done' | 'expired'): void {
+    this.finished.set(leaseId, how);
+    if (this.finished.size > REMEMBER_LEASES) this.finished.delete(this.finished.keys().next().value!);
+  }
+
+  /** lease l goes back: its batches return to the queue if they still belong to the open step / eval */
+  private expire(id: string, l: LeaseRecord, mark = true): void {
+    this.leases.delete(id);
+    if (mark) this.remember(id, 'expired');
+    if (l.kind === 'eval') {
+      if (l.version === this.evalVersion) this.evalPending.unshift(...l.batches);
+    } else if (l.step === this.version) {
+      this.pending.unshift(...l.batches);
+    }
+  }
+
+  private tick(): void {
+    if (this.status !== 'running') return;
+    const t = this.now();
+    for (const [id, l] of this.leases) if (t - l.issuedAt > l.timeoutMs) this.expire(id, l);
+    const { step_timeout_s, min_batch_size } = this.config.swarm;
+    if (step_timeout_s > 0 && t - this.stepStart > step_timeout_s * 1000 && this.stepBatches * this.config.data.batch_size >= min_batch_size) this.maybeCloseStep(true);
+  }
+
+  private queueEval(): void {
+    const n = this.config.train.eval_batches;
+    this.evalVersion = this.version;
+    this.evalPending = Array.from({ length: n }, (_, i) => i);
+    this.evalLosses = new Array(n).fill(undefined);
+  }
+
+  private evalOpen(): boolean {
+    return this.evalVersion === this.version && (this.evalPending.length > 0 || this.evalLosses.some((v) => v === undefined));
+  }
+
+  private maybeFinishEval(): void {
+    if (this.evalVersion !== this.version || this.evalPending.length || this.evalLosses.some((v) => v === undefined)) return;
+    const valLoss = (this.evalLosses as number[]).reduce((a, b) => a + b, 0) / this.evalLosses.length;
+    this.evalVersion = -1;
+    const rec = { step: this.version, valLoss, t: (this.now() - this.startedAt) / 1000 };
+    this.valHistory.push(rec);
+    this.emit('eval', { step: rec.step, valLoss });
+    this.emit('progress', { ...this.progress(), valLoss });
+    if (this.version >= this.maxSteps) this.finish();
+  }
+
+  private openStep(): void {
+    const s = this.version;
+    this.pending = Array.from({ length: this.accum }, (_, m) => s * this.accum + m);
+    this.sum.fill(0);
+    this.stepBatches = 0;
+    this.stepLossSum = 0;
+    this.stepStart = this.now();
+  }
+
+  /** closes the step when its batches are all in (or, `early`, at the step deadline with what arrived) */
+  private maybeCloseStep(early: boolean): void {
+    if (this.status !== 'running' || this.version >= this.maxSteps || this.evalOpen()) return;
+    if (!early && (this.pending.length || this.stepBatches < this.accum)) return;
+    if (this.stepBatches === 0) return;
+    const t0 = this.now();
+    const { optim, data } = this.config;
+    const step = this.version;
+    const clip = clipGrads(this.sum, optim.grad_clip, this.stepBatches);
+    if (!clip.finite) {
+      // every submission was finite, so the sum overflowed: drop the step's gradients and redo its batches
+      this.emit('error', new Error(`step ${step + 1}: the summed gradient overflowed (norm ${clip.norm}); the step's batches are retried`));
+      this.openStep();
+      return;
+    }
+    const lr = learningRate(step, optim);
+    this.opt.step(this.params, this.sum, lr, clip.gradScale);
+    this.version = step + 1;
+    // leases still out for the closed step (early close) stay valid within max_staleness; their batches are not re-queued
+    const end = this.now();
+    const rec: StepRecord = {
+      step: this.version,
+      loss: this.stepLossSum / this.stepBatches,
+      lr,
+      gradNorm: clip.norm,
+      samples: this.stepBatches * data.batch_size,
+      ms: end - this.stepStart,
+      aggregateMs: end - t0,
+      t: (end - this.startedAt) / 1000,
+      tokensPerSec: (this.stepBatches * data.batch_size * data.block_size * 1000) / Math.max(1e-3, end - this.stepStart),
+    };
+    this.history.push(rec);
+    this.openStep();
+    const { eval_interval, checkpoint_interval } = this.config.train;
+    const last = this.version >= this.maxSteps;
+    if (eval_interval > 0 && (this.version % eval_interval === 0 || last)) this.queueEval();
+    this.emit('step', rec);
+    this.emit('weights', this.version, this.params);
+    this.emit('progress', this.progress());
+    if ((checkpoint_interval > 0 && this.version % checkpoint_interval === 0) || last) this.checkpoint();
+    if (last && !this.evalOpen()) this.finish();
+  }
+
+  private finish(): void {
+    if (this.status === 'done') return;
+    this.status = 'done';
+    this.dispose();
+    this.emit('status', 'done', `finished ${this.maxSteps} steps`);
+    this.emit('progress', this.progress());
+  }
+
+  /** write a checkpoint of the current state (copies now; the write is queued behind earlier ones) */
+  checkpoint(): Promise<unknown> {
+    const save = this.opts.saveCheckpoint;
+    if (!save) return Promise.resolve();
+    const step = this.version;
+    const params = Float32Array.from(this.params);
+    const state: OptimizerState = { step: this.opt.steps, exp_avg: Float32Array.from(this.opt.exp_avg), exp_avg_sq: Float32Array.from(this.opt.exp_avg_sq) };
+    this.saving = this.saving.then(() =>
+      save(step, params, state).then(
+        (where) => {
+          this.lastCheckpoint = where;
+          this.emit('checkpoint', where, step);
+        },
+        (e: Error) => this.emit('error', new Error(`checkpoint at step ${step} failed: ${e.message}`)),
+      ),
+    );
+    return this.saving;
+  }
+
+  /** wait for queued checkpoint writes */
+  flushCheckpoints(): Promise<unknown> {
+    return this.saving;
+  }
+
+  progress(): Progress {
+    const last = this.history.at(-1);
+    return {
+      runId: this.id,
+      step: this.version,
+      maxSteps: this.maxSteps,
+      loss: last?.loss,
+      tokensPerSec: last?.tokensPerSec ?? 0,
+      workers: this.connectedWorkers,
+      status: this.status,
+    };
+  }
+
+  /** the optimizer settings a checkpoint records */
+  optimizerSettings() {
+    return optimizerSettings(this.config);
+  }
+
+  dispose(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.leases.clear();
+  }
+}

@@ -1,0 +1,402 @@
+// The coordinator: one HTTP server for the volunteer page (the vite build), the runs' token files (content
+// addressed, cacheable for ever), the JSON status API and socket.io (msgpack frames, shared/codec.ts). Runs are
+// SwarmRun objects (./run.ts); this file wires sockets to them and checks every inbound payload against
+// shared/protocol.ts's schemas before anything touches a run. A bad message gets a refusal with the reason and
+// is logged once per worker and code; nothing a worker sends can throw out of a handler.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+import { Server, type Socket } from 'socket.io';
+import { parser } from '../../shared/codec.ts';
+import { TokenDataset } from '../../shared/data/dataset.ts';
+import { CharTokenizer } from '../../shared/data/tokenizer.ts';
+import {
+  INBOUND,
+  PROTOCOL_VERSION,
+  refuse,
+  schemaProblems,
+  type ClientToServerEvents,
+  type Hello,
+  type Refusal,
+  type RunInfo,
+  type ServerToClientEvents,
+  type TokenFile,
+} from '../../shared/protocol.ts';
+import type { RunConfig } from '../../shared/train/run-config.ts';
+import { GRADSWARM_VERSION } from '../../shared/models/checkpoint.ts';
+import { latestCheckpoint, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
+import { loadCorpus } from '../data/corpus.ts';
+import { SwarmRun, type WorkerInfo } from './run.ts';
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+}
+
+export interface CoordinatorOptions {
+  port?: number;
+  host?: string;
+  /** checkpoints and run state go under here (runs/<id>/) */
+  dataDir: string;
+  /** the volunteer page's built files (index.html at the root); without it / serves a note */
+  staticDir?: string;
+  log?: Logger;
+}
+
+interface TokenBlob {
+  file: TokenFile;
+  bytes: Uint8Array;
+}
+
+interface WorkerState {
+  info?: WorkerInfo;
+  hello?: Hello;
+  runId?: string;
+  /** refusal codes already logged for this worker (log once, not per message) */
+  logged: Set<string>;
+}
+
+type GsSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript',
+  '.css': 'text/css',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.wasm': 'application/wasm',
+};
+
+const quietLog: Logger = { info: () => {}, warn: () => {} };
+
+export class Coordinator {
+  readonly runs = new Map<string, SwarmRun>();
+  readonly http: HttpServer;
+  readonly io: Server<ClientToServerEvents, ServerToClientEvents>;
+  private readonly blobs = new Map<string, TokenBlob>();
+  private readonly runBlob = new Map<string, TokenBlob>();
+  private readonly workers = new Map<string, WorkerState>();
+  private readonly log: Logger;
+  private readonly startedAt = Date.now();
+  url = '';
+
+  constructor(private readonly o: CoordinatorOptions) {
+    this.log = o.log ?? quietLog;
+    this.http = createServer((req, res) => {
+      try {
+        this.route(req, res);
+      } catch (e) {
+        this.log.warn(`http ${req.url}: ${(e as Error).message}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (e as Error).message }));
+      }
+    });
+    this.io = new Server<ClientToServerEvents, ServerToClientEvents>(this.http, {
+      parser,
+      maxHttpBufferSize: 1 << 20,
+      serveClient: false,
+      cors: { origin: true },
+      // a volunteer that drops and comes back within 2 minutes keeps its socket id and rooms
+      connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: false },
+    });
+    this.io.on('connection', (s) => this.onConnection(s));
+  }
+
+  async listen(): Promise<string> {
+    const { port = 8080, host = '0.0.0.0' } = this.o;
+    await new Promise<void>((ok, fail) => {
+      this.http.once('error', fail);
+      this.http.listen(port, host, () => {
+        this.http.off('error', fail);
+        ok();
+      });
+    });
+    const a = this.http.address() as AddressInfo;
+    this.url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${a.port}/`;
+    return this.url;
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.runs.values()) {
+      r.dispose();
+      await r.flushCheckpoints();
+    }
+    this.io.disconnectSockets(true);
+    await new Promise<void>((ok) => this.io.close(() => ok()));
+    this.http.closeAllConnections?.();
+  }
+
+  // ---- runs ------------------------------------------------------------------------------------------------
+
+  /**
+   * Adds a run (id given or made up) and starts handing out its leases. Resumes from the newest checkpoint in
+   * dataDir/runs/<id> when there is one.
+   */
+  async addRun(config: RunConfig, opts: { id?: string; name?: string } = {}): Promise<SwarmRun> {
+    const id = opts.id ?? `run-${randomBytes(3).toString('hex')}`;
+    if (this.runs.has(id)) throw new Error(`a run named ${id} exists already`);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new Error(`run id '${id}': use letters, digits, _ . - (at most 64)`);
+    const corpus = loadCorpus(config.data.corpus);
+    const tokenizer = CharTokenizer.fromText(corpus.text);
+    const blob = this.tokenBlob(corpus.sha256, tokenizer, corpus.text);
+    const tokens = blob.file.dtype === 'u8' ? Uint16Array.from(blob.bytes) : new Uint16Array(blob.bytes.buffer, blob.bytes.byteOffset, blob.file.length);
+    const dataset = new TokenDataset(tokens, tokenizer.size);
+    const dir = join(this.o.dataDir, 'runs', id);
+    let resume;
+    const latest = await latestCheckpoint(dir);
+    if (latest) {
+      const ck = await readCheckpoint(latest);
+      if (ck.optimizer) {
+        resume = { params: ck.checkpoint.params, optimizer: ck.optimizer };
+        this.log.info(`run ${id}: resuming from ${latest} (step ${ck.checkpoint.step})`);
+      }
+    }
+    const run = new SwarmRun(id, opts.name ?? id, config, tokenizer, dataset, {
+      resume,
+      saveCheckpoint: (step, params, state) =>
+        writeCheckpoint(dir, { config: config.model, params, tokenizer, step, optimizer: run.optimizerSettings() }, state, { keep: config.train.keep_checkpoints }),
+    });
+    this.runs.set(id, run);
+    this.runBlob.set(id, blob);
+    const bytes = run.layout.size * 4;
+    // the largest frame is a gradient or the weights, plus msgpack's few bytes of framing
+    const need = bytes + (64 << 10);
+    if (need > (this.io.engine.opts.maxHttpBufferSize ?? 0)) this.io.engine.opts.maxHttpBufferSize = need;
+    run.on('weights', (version, params) => this.io.to(id).emit('weights', { runId: id, version, params }));
+    run.on('progress', (p) => this.io.to(id).emit('progress', p));
+    run.on('status', (status, why) => {
+      this.log.info(`run ${id}: ${status} (${why})`);
+      if (status === 'done' || status === 'stopped') this.io.to(id).emit('run-ended', { runId: id, status, reason: why });
+    });
+    run.on('step', (r) => {
+      if (r.step === 1 || r.step % 10 === 0 || r.step === run.maxSteps) {
+        this.log.info(`run ${id}: step ${r.step}/${run.maxSteps} loss ${r.loss.toFixed(4)} ${Math.round(r.tokensPerSec)} tok/s, ${run.connectedWorkers} worker(s)`);
+      }
+    });
+    run.on('eval', (e) => this.log.info(`run ${id}: step ${e.step} val loss ${e.valLoss.toFixed(4)}`));
+    run.on('checkpoint', (where, step) => this.log.info(`run ${id}: checkpoint step ${step}: ${where}`));
+    run.on('error', (e) => this.log.warn(`run ${id}: ${e.message}`));
+    this.log.info(`run ${id}: ${config.model.model} with ${run.layout.size} parameters, target batch ${config.swarm.target_batch_size}, ${run.maxSteps} steps (at step ${run.version})`);
+    return run;
+  }
+
+  private tokenBlob(sha: string, tokenizer: CharTokenizer, text: string): TokenBlob {
+    const key = `${sha}`;
+    let b = this.blobs.get(key);
+    if (!b) {
+      const ids = tokenizer.encode(text);
+      const dtype = tokenizer.size <= 256 ? 'u8' : 'u16';
+      const arr = dtype === 'u8' ? Uint8Array.from(ids) : Uint16Array.from(ids);
+      const bytes = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength);
+      const hash = createHash('sha256').update(bytes).digest('hex');
+      b = { file: { url: `data/${hash}.bin`, sha256: hash, bytes: bytes.byteLength, dtype, length: ids.length }, bytes };
+      this.blobs.set(key, b);
+    }
+    return b;
+  }
+
+  runInfo(run: SwarmRun): RunInfo {
+    return { runId: run.id, name: run.name, config: run.config, vocab: [...run.tokenizer.vocab], tokens: this.runBlob.get(run.id)!.file, paramCount: run.layout.size };
+  }
+
+  /** a running run by weight (the volunteers' share the researcher set), or undefined */
+  private pickRun(): SwarmRun | undefined {
+    const live = [...this.runs.values()].filter((r) => r.status === 'running');
+    if (!live.length) return undefined;
+    // give the next volunteer to the run furthest below its weighted share
+    const total = live.reduce((a, r) => a + r.config.swarm.weight, 0);
+    const workers = live.reduce((a, r) => a + r.connectedWorkers, 0) + 1;
+    return live.reduce((best, r) => {
+      const deficit = (r.config.swarm.weight / total) * workers - r.connectedWorkers;
+      const bd = (best.config.swarm.weight / total) * workers - best.connectedWorkers;
+      return deficit > bd ? r : best;
+    });
+  }
+
+  // ---- sockets ---------------------------------------------------------------------------------------------
+
+  private onConnection(socket: GsSocket): void {
+    const st: WorkerState = this.workers.get(socket.id) ?? { logged: new Set() };
+    this.workers.set(socket.id, st);
+    const refused = (r: Refusal): Refusal => {
+      const key = r.code;
+      if (!st.logged.has(key)) {
+        st.logged.add(key);
+        this.log.warn(`worker ${st.info?.workerId ?? socket.id} (${socket.handshake.address}): refused ${r.code}: ${r.reason} (logged once per worker and reason)`);
+      }
+      return r;
+    };
+    socket.on('error', (e) => refused(refuse('bad-message', e.message)));
+    // every inbound event: known name, schema-valid payload, an ack function where the protocol has one
+    socket.use((packet, next) => {
+      const [event, payload, ack] = packet as [string, unknown, unknown];
+      const schema = (INBOUND as Record<string, (typeof INBOUND)[keyof typeof INBOUND]>)[event];
+      const reply = (r: Refusal) => (typeof ack === 'function' ? (ack as (r: Refusal) => void)(r) : socket.emit('refused', r));
+      if (!schema) return reply(refused(refuse('bad-message', `unknown event '${String(event).slice(0, 50)}'`)));
+      if (typeof ack !== 'function') return reply(refused(refuse('bad-message', `'${event}' needs an acknowledgement callback`)));
+      const r = schema.safeParse(payload);
+      if (!r.success) return reply(refused(refuse('bad-message', `${event}: ${schemaProblems(r.error)}`)));
+      packet[1] = r.data;
+      next();
+    });
+    const guard = <A extends unknown[]>(event: string, fn: (...a: A) => void) => (...a: A) => {
+      try {
+        fn(...a);
+      } catch (e) {
+        this.log.warn(`worker ${st.info?.workerId ?? socket.id}: ${event} failed: ${(e as Error).stack ?? e}`);
+        const ack = a.at(-1);
+        if (typeof ack === 'function') ack(refuse('bad-message', `${event}: ${(e as Error).message}`));
+      }
+    };
+
+    socket.on(
+      'hello',
+      guard('hello', (m, ack) => {
+        if (m.protocol !== PROTOCOL_VERSION) return ack(refused(refuse('protocol', `this coordinator speaks protocol ${PROTOCOL_VERSION}, the worker ${m.protocol}: reload the page or update gradswarm`)));
+        st.hello = m;
+        st.info = { workerId: st.info?.workerId ?? `w-${randomBytes(4).toString('hex')}`, kind: m.kind, name: m.name, adapter: m.adapter };
+        this.log.info(`worker ${st.info.workerId} connected: ${m.kind}${m.name ? ` '${m.name}'` : ''} on ${m.adapter ?? 'an unknown adapter'}${m.fallback ? ' (software)' : ''}`);
+        ack({ ok: true, workerId: st.info.workerId, coordinator: GRADSWARM_VERSION });
+      }),
+    );
+
+    socket.on(
+      'join',
+      guard('join', (m, ack) => {
+        if (!st.info) return ack(refused(refuse('not-joined', 'say hello first')));
+        const run = m.runId ? this.runs.get(m.runId) : this.pickRun();
+        if (m.runId && !run) return ack(refused(refuse('unknown-run', `no run '${m.runId}' (runs: ${[...this.runs.keys()].join(', ') || 'none'})`)));
+        if (!run) return ack(refused(refuse('no-run', 'no run is training right now; the page will join when one starts')));
+        if (run.status === 'done' || run.status === 'stopped') return ack(refused(refuse('run-not-running', `run ${run.id} is ${run.status}`)));
+        if (st.runId && st.runId !== run.id) {
+          this.runs.get(st.runId)?.leave(st.info.workerId);
+          socket.leave(st.runId);
+        }
+        st.runId = run.id;
+        socket.join(run.id);
+        run.join(st.info);
+        ack({ ok: true, run: this.runInfo(run), version: run.version, params: run.params });
+      }),
+    );
+
+    socket.on(
+      'lease',
+      guard('lease', (m, ack) => {
+        const run = this.runFor(st, m.runId);
+        if (!('id' in run)) return ack(refused(run));
+        ack(run.lease(st.info!.workerId));
+      }),
+    );
+
+    socket.on(
+      'submit',
+      guard('submit', (m, ack) => {
+        const run = this.runFor(st, m.runId);
+        if (!('id' in run)) return ack(refused(run));
+        const r = run.submit(st.info!.workerId, m);
+        ack(r.ok ? r : refused(r));
+      }),
+    );
+
+    socket.on(
+      'weights',
+      guard('weights', (m, ack) => {
+        const run = this.runFor(st, m.runId);
+        if (!('id' in run)) return ack(refused(run));
+        ack({ ok: true, version: run.version, params: run.params });
+      }),
+    );
+
+    socket.on('disconnect', () => {
+      // a recovered connection gets the same socket id back; leases are released now either way
+      if (st.info && st.runId) this.runs.get(st.runId)?.leave(st.info.workerId);
+      if (st.info) this.log.info(`worker ${st.info.workerId} disconnected`);
+      this.workers.delete(socket.id);
+    });
+  }
+
+  private runFor(st: WorkerState, runId: string): SwarmRun | Refusal {
+    if (!st.info) return refuse('not-joined', 'say hello first');
+    const run = this.runs.get(runId);
+    if (!run) return refuse('unknown-run', `no run '${runId}'`);
+    if (st.runId !== runId) return refuse('not-joined', `join run ${runId} first`);
+    return run;
+  }
+
+  // ---- http ------------------------------------------------------------------------------------------------
+
+  private json(res: ServerResponse, status: number, body: unknown): void {
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+  }
+
+  runSummary(r: SwarmRun) {
+    const last = r.history.at(-1);
+    return {
+      id: r.id,
+      name: r.name,
+      status: r.status,
+      model: r.config.model.model,
+      params: r.layout.size,
+      step: r.version,
+      maxSteps: r.maxSteps,
+      samples: r.history.reduce((a, h) => a + h.samples, 0),
+      loss: last?.loss ?? null,
+      valLoss: r.valHistory.at(-1)?.valLoss ?? null,
+      tokensPerSec: last?.tokensPerSec ?? 0,
+      workers: r.connectedWorkers,
+    };
+  }
+
+  runDetail(r: SwarmRun) {
+    return {
+      ...this.runSummary(r),
+      config: r.config,
+      lastCheckpoint: r.lastCheckpoint ?? null,
+      leasesOut: r.outstanding,
+      history: r.history.map((h) => ({ step: h.step, loss: h.loss, lr: h.lr, gradNorm: h.gradNorm, samples: h.samples, ms: h.ms, aggregateMs: h.aggregateMs, tokensPerSec: h.tokensPerSec, t: h.t })),
+      valHistory: r.valHistory,
+      workers: [...r.workers.values()],
+    };
+  }
+
+  private route(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
+    if (path === '/api/health') {
+      return this.json(res, 200, { ok: true, version: GRADSWARM_VERSION, uptimeS: Math.round((Date.now() - this.startedAt) / 1000), runs: this.runs.size, workers: this.io.engine.clientsCount });
+    }
+    if (path === '/api/runs') return this.json(res, 200, [...this.runs.values()].map((r) => this.runSummary(r)));
+    const m = /^\/api\/runs\/([^/]+)$/.exec(path);
+    if (m) {
+      const r = this.runs.get(decodeURIComponent(m[1]));
+      return r ? this.json(res, 200, this.runDetail(r)) : this.json(res, 404, { error: `no run '${m[1]}'` });
+    }
+    const d = /^\/data\/([0-9a-f]{64})\.bin$/.exec(path);
+    if (d) {
+      const b = [...this.blobs.values()].find((x) => x.file.sha256 === d[1]);
+      if (!b) return this.json(res, 404, { error: 'no such token file' });
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': b.bytes.byteLength, 'cache-control': 'public, max-age=31536000, immutable', etag: `"${b.file.sha256}"` });
+      return void res.end(b.bytes);
+    }
+    if (path.startsWith('/api/')) return this.json(res, 404, { error: `no API route ${path}` });
+    this.serveStatic(path, res);
+  }
+
+  private serveStatic(path: string, res: ServerResponse): void {
+    const dir = this.o.staticDir;
+    if (!dir || !existsSync(join(dir, 'index.html'))) {
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' }).end('The volunteer page is not built. Start the coordinator with `npx gradswarm start`, which builds it.\n');
+      return;
+    }
+    const root = resolve(dir);
+    let file = normalize(join(root, decodeURIComponent(path)));
+    if (!file.startsWith(root + sep) && file !== root) return void res.writeHead(403).end();
+    if (!existsSync(file) || statSync(file).isDirectory()) file = join(root, 'index.html');
+    const immutable = file.includes(`${sep}assets${sep}`);
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache' });
+    res.end(readFileSync(file));
+  }
+}

@@ -1,0 +1,193 @@
+// The swarm protocol: the one typed contract between the coordinator (coordinator/swarm/) and every worker (the
+// volunteer page and the Node worker, both through client/worker/loop.ts). socket.io events with acks; frames are
+// msgpack (shared/codec.ts), so weights and gradients travel as raw Float32Array bytes.
+//
+// A worker's life:   hello → welcome      (who am I, which GPU)
+//                    join → JoinReply     (the run it was given: config, vocabulary, token file, weights + version)
+//                    lease → LeaseReply   (batch indices to compute on weights `version`, or wait)
+//                    submit → SubmitReply (loss and the gradient summed over the lease's batches, or eval losses)
+// The coordinator broadcasts 'weights' to a run's room after every optimizer step and 'progress' for the page's
+// chart. Every inbound payload is validated here (zod) before it touches state; a refusal says why in words.
+import { z } from 'zod';
+import type { RunConfig } from './train/run-config.ts';
+
+export const PROTOCOL_VERSION = 1;
+
+export type WorkerKind = 'browser' | 'node' | 'sim';
+
+export const REFUSAL_CODES = [
+  'bad-message', // the payload does not match the schema
+  'protocol', // another protocol version
+  'not-joined', // hello/join first
+  'unknown-run',
+  'no-run', // nothing to train right now
+  'run-not-running', // paused, stopped or done
+  'unknown-lease',
+  'not-your-lease',
+  'expired', // the lease timed out and went to someone else
+  'duplicate', // this lease was already counted
+  'stale', // computed on weights too old
+  'bad-shape', // wrong gradient length or loss count
+  'non-finite', // NaN or Inf in the loss or the gradient
+] as const;
+export type RefusalCode = (typeof REFUSAL_CODES)[number];
+
+export interface Refusal {
+  ok: false;
+  code: RefusalCode;
+  reason: string;
+}
+
+export const refuse = (code: RefusalCode, reason: string): Refusal => ({ ok: false, code, reason });
+
+// ---- worker → coordinator ----------------------------------------------------------------------------------
+
+export const helloSchema = z.strictObject({
+  protocol: z.number().int(),
+  kind: z.enum(['browser', 'node', 'sim']),
+  /** a name the volunteer chose or the host name */
+  name: z.string().max(100).optional(),
+  /** the GPU in words (adapter info) */
+  adapter: z.string().max(300).optional(),
+  /** true on a software adapter (SwiftShader) */
+  fallback: z.boolean().optional(),
+});
+export type Hello = z.infer<typeof helloSchema>;
+
+export const joinSchema = z.strictObject({
+  /** a run to join; omitted: the coordinator picks one (by the runs' weights) */
+  runId: z.string().max(100).optional(),
+});
+export type Join = z.infer<typeof joinSchema>;
+
+export const leaseRequestSchema = z.strictObject({
+  runId: z.string().max(100),
+  /** the weights version the worker holds (informational: a lease names the version to compute on) */
+  version: z.number().int().min(0),
+});
+export type LeaseRequest = z.infer<typeof leaseRequestSchema>;
+
+export const submissionSchema = z.strictObject({
+  runId: z.string().max(100),
+  leaseId: z.string().max(100),
+  /** the weights version the gradient was computed on */
+  version: z.number().int().min(0),
+  /** train: the mean of the batches' mean losses; eval: one mean loss per batch in `losses` */
+  loss: z.number().optional(),
+  losses: z.array(z.number()).max(10_000).optional(),
+  /** train: the gradient summed over the lease's batches (each batch's gradient of its own mean loss), flat in the layout */
+  grads: z.instanceof(Float32Array).optional(),
+  /** ms the worker spent computing (for the console's step-time breakdown) */
+  computeMs: z.number().min(0).optional(),
+});
+export type Submission = z.infer<typeof submissionSchema>;
+
+export const weightsRequestSchema = z.strictObject({ runId: z.string().max(100) });
+
+// ---- coordinator → worker ----------------------------------------------------------------------------------
+
+export interface Welcome {
+  ok: true;
+  workerId: string;
+  coordinator: string;
+}
+
+/** where a worker gets the run's tokens: GET url (relative to the coordinator), `dtype` little-endian */
+export interface TokenFile {
+  url: string;
+  sha256: string;
+  bytes: number;
+  dtype: 'u8' | 'u16';
+  length: number;
+}
+
+export interface RunInfo {
+  runId: string;
+  name: string;
+  config: RunConfig;
+  /** the tokenizer's vocabulary (CharTokenizer) */
+  vocab: string[];
+  tokens: TokenFile;
+  paramCount: number;
+}
+
+export type JoinReply = { ok: true; run: RunInfo; version: number; params: Float32Array } | Refusal;
+
+export interface Lease {
+  leaseId: string;
+  runId: string;
+  /** compute on the weights after `version` optimizer steps */
+  version: number;
+  /** train: dataset.batch('train', seed, i, B, T) for each i; eval: dataset.evalBatch(i, evalBatches, B, T) */
+  kind: 'train' | 'eval';
+  batches: number[];
+  B: number;
+  T: number;
+  seed: number;
+  /** eval: how many fixed validation batches the set has */
+  evalBatches: number;
+  /** ms from issue until the lease goes to someone else */
+  timeoutMs: number;
+}
+
+export type LeaseReply = { ok: true; lease: Lease } | { ok: true; wait: number; why: string } | Refusal;
+
+export type SubmitReply = { ok: true; step: number; version: number } | Refusal;
+
+export type WeightsReply = { ok: true; version: number; params: Float32Array } | Refusal;
+
+export interface Progress {
+  runId: string;
+  step: number;
+  maxSteps: number;
+  /** train loss of the step just finished */
+  loss?: number;
+  /** val loss when this step was evaluated */
+  valLoss?: number;
+  tokensPerSec: number;
+  workers: number;
+  status: RunStatus;
+}
+
+export type RunStatus = 'running' | 'paused' | 'stopped' | 'done';
+
+export interface WeightsBroadcast {
+  runId: string;
+  version: number;
+  params: Float32Array;
+}
+
+// ---- the event maps (socket.io generics: a wrong payload fails to compile) --------------------------------
+
+type Ack<T> = (reply: T) => void;
+
+export interface ClientToServerEvents {
+  hello: (m: Hello, ack: Ack<Welcome | Refusal>) => void;
+  join: (m: Join, ack: Ack<JoinReply>) => void;
+  lease: (m: LeaseRequest, ack: Ack<LeaseReply>) => void;
+  submit: (m: Submission, ack: Ack<SubmitReply>) => void;
+  weights: (m: { runId: string }, ack: Ack<WeightsReply>) => void;
+}
+
+export interface ServerToClientEvents {
+  weights: (m: WeightsBroadcast) => void;
+  progress: (m: Progress) => void;
+  /** the run this worker was in ended or was stopped: join again */
+  'run-ended': (m: { runId: string; status: RunStatus; reason: string }) => void;
+  /** a message without an ack was refused */
+  refused: (m: Refusal) => void;
+}
+
+/** the schema of each inbound event's payload */
+export const INBOUND = {
+  hello: helloSchema,
+  join: joinSchema,
+  lease: leaseRequestSchema,
+  submit: submissionSchema,
+  weights: weightsRequestSchema,
+} as const;
+
+/** one line naming every schema problem of a payload, by path */
+export function schemaProblems(e: z.ZodError): string {
+  return e.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ');
+}
