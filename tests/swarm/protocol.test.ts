@@ -1,0 +1,115 @@
+// The protocol against a live coordinator over loopback, with hand-driven socket.io clients (msgpack frames):
+// every bad message is refused with a code and a reason in words, and the coordinator goes on serving the
+// well-behaved worker beside it. Covers stale versions, duplicate leases, unknown runs, wrong gradient lengths,
+// NaN, schema violations, unknown events, a missing ack, another protocol version, talking before hello, and
+// malformed frames (garbage bytes, text frames, valid msgpack of the wrong shape).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Coordinator } from '../../coordinator/swarm/server.ts';
+import { packValue } from '../../shared/codec.ts';
+import { PROTOCOL_VERSION, type Lease, type LeaseReply, type Refusal, type SubmitReply } from '../../shared/protocol.ts';
+import { ask, connect, simWorker, sleep, startCoordinator, tinyRun, until, type SimSocket } from './helpers.ts';
+
+let coord: Coordinator;
+let url: string;
+let n: number;
+
+beforeAll(async () => {
+  coord = await startCoordinator();
+  url = coord.url;
+  const run = await coord.addRun(tinyRun({ swarm: { target_batch_size: 8 } }), { id: 'r1' });
+  n = run.layout.size;
+});
+afterAll(async () => coord?.close());
+
+async function lease(s: SimSocket): Promise<Lease> {
+  for (;;) {
+    const r = await ask<LeaseReply>(s, 'lease', { runId: 'r1', version: 0 });
+    if (!r.ok) throw new Error(r.reason);
+    if ('lease' in r) return r.lease;
+    await sleep(r.wait);
+  }
+}
+
+const grads = (len = n, fill = 0.01) => new Float32Array(len).fill(fill);
+
+/** a healthy worker still gets served (hello, join, lease) */
+async function stillServing(): Promise<void> {
+  const w = await simWorker(url, 'r1');
+  expect(w.join.params.length).toBe(n);
+  const health = await (await fetch(`${url}api/health`)).json();
+  expect(health.ok).toBe(true);
+  w.socket.close();
+}
+
+describe('protocol refusals', () => {
+  it('stale version, duplicate lease, wrong length and NaN are refused with a reason; the good answer counts once', async () => {
+    const { socket: s } = await simWorker(url, 'r1');
+    const l = await lease(s);
+    const stale = await ask<SubmitReply>(s, 'submit', { runId: 'r1', leaseId: l.leaseId, version: l.version + 3, loss: 2, grads: grads() });
+    expect(stale).toMatchObject({ ok: false, code: 'stale' });
+    expect((stale as Refusal).reason).toMatch(/version 3 but lease .* is for version 0/);
+    const short = await ask<SubmitReply>(s, 'submit', { runId: 'r1', leaseId: l.leaseId, version: 0, loss: 2, grads: grads(n - 5) });
+    expect(short).toMatchObject({ ok: false, code: 'bad-shape' });
+    expect((short as Refusal).reason).toContain(`${n - 5} elements`);
+    // the refused lease went back to the queue: take it again
+    const l2 = await lease(s);
+    expect(l2.batches).toEqual(l.batches);
+    const g = grads();
+    g[7] = Infinity;
+    expect(await ask<SubmitReply>(s, 'submit', { runId: 'r1', leaseId: l2.leaseId, version: 0, loss: 2, grads: g })).toMatchObject({ ok: false, code: 'non-finite' });
+    const l3 = await lease(s);
+    const ok = await ask<SubmitReply>(s, 'submit', { runId: 'r1', leaseId: l3.leaseId, version: 0, loss: 2, grads: grads() });
+    expect(ok.ok).toBe(true);
+    const dup = await ask<SubmitReply>(s, 'submit', { runId: 'r1', leaseId: l3.leaseId, version: 0, loss: 2, grads: grads() });
+    expect(dup).toMatchObject({ ok: false, code: 'duplicate' });
+    const run = coord.runs.get('r1')!;
+    expect([...run.applied.keys()]).toEqual(l.batches);
+    s.close();
+    await stillServing();
+  });
+
+  it('unknown run, talking before hello, another protocol version', async () => {
+    const s = await connect(url);
+    expect(await ask(s, 'lease', { runId: 'r1', version: 0 })).toMatchObject({ ok: false, code: 'not-joined' });
+    expect(await ask(s, 'hello', { protocol: PROTOCOL_VERSION + 1, kind: 'sim' })).toMatchObject({ ok: false, code: 'protocol' });
+    expect(await ask(s, 'hello', { protocol: PROTOCOL_VERSION, kind: 'sim' })).toMatchObject({ ok: true });
+    const j = await ask<Refusal>(s, 'join', { runId: 'nope' });
+    expect(j).toMatchObject({ ok: false, code: 'unknown-run' });
+    expect(j.reason).toContain('r1');
+    expect(await ask(s, 'lease', { runId: 'nope', version: 0 })).toMatchObject({ ok: false, code: 'unknown-run' });
+    expect(await ask(s, 'submit', { runId: 'nope', leaseId: 'x', version: 0, loss: 1, grads: grads(3) })).toMatchObject({ ok: false, code: 'unknown-run' });
+    s.close();
+    await stillServing();
+  });
+
+  it('schema violations, unknown events and missing acks get a refusal, not a crash', async () => {
+    const { socket: s } = await simWorker(url, 'r1');
+    const r1 = await ask<Refusal>(s, 'submit', { runId: 'r1', leaseId: 'x', version: -1, grads: 'lots' });
+    expect(r1.code).toBe('bad-message');
+    expect(r1.reason).toMatch(/version/);
+    expect(r1.reason).toMatch(/grads/);
+    expect(await ask<Refusal>(s, 'lease', { runId: 'r1', version: 0, extra: 1 })).toMatchObject({ ok: false, code: 'bad-message' });
+    expect(await ask<Refusal>(s, 'admin-stop', { runId: 'r1' })).toMatchObject({ ok: false, code: 'bad-message', reason: expect.stringContaining("unknown event 'admin-stop'") });
+    const refused: Refusal[] = [];
+    s.on('refused', (r) => refused.push(r));
+    (s as unknown as { emit(e: string, p: unknown): void }).emit('lease', { runId: 'r1', version: 0 }); // no ack
+    await until(() => refused.length === 1, 5000, 'the refused event');
+    expect(refused[0].reason).toMatch(/acknowledgement/);
+    s.close();
+    await stillServing();
+  });
+
+  it('malformed frames close only that connection', async () => {
+    for (const frame of [new Uint8Array([0xc1, 0xff, 0x00, 0x13]), packValue({ not: 'a packet' }), packValue([9, '/', null, null]), packValue([2, '/', [42], null])]) {
+      const s = await connect(url);
+      const closed = new Promise<string>((ok) => s.once('disconnect', (why) => ok(why)));
+      (s as unknown as { io: { engine: { write(b: Uint8Array): void } } }).io.engine.write(frame);
+      expect(await closed).toMatch(/transport close|io server disconnect/);
+    }
+    const t = await connect(url);
+    const closed = new Promise<string>((ok) => t.once('disconnect', (why) => ok(why)));
+    (t as unknown as { io: { engine: { write(b: string): void } } }).io.engine.write('2["hello",{}]');
+    expect(await closed).toBeTruthy();
+    await stillServing();
+  });
+});

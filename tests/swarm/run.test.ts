@@ -1,0 +1,226 @@
+// The coordinator's run engine (coordinator/swarm/run.ts) without sockets: a step is exactly the single-worker
+// step (same batches, sum → clip → AdamW), every batch is applied once through leaves, timeouts, duplicates and
+// refusals, eval leases see the weights they name, and an early-closed step takes stale answers within
+// max_staleness. Gradients are fresh random arrays per batch index (no GPU here).
+import { describe, expect, it } from 'vitest';
+import { SwarmRun } from '../../coordinator/swarm/run.ts';
+import { encodeCorpus } from '../../shared/data/dataset.ts';
+import { initParams } from '../../shared/models/init.ts';
+import type { Lease, Refusal, Submission } from '../../shared/protocol.ts';
+import { adamwStep } from '../../shared/reference/adamw.ts';
+import { CpuAdamW } from '../../shared/train/adamw-cpu.ts';
+import { clipGrads } from '../../shared/train/clip.ts';
+import { learningRate } from '../../shared/train/schedule.ts';
+import { Rng, freshSeed } from '../../shared/rng.ts';
+import type { RunConfig } from '../../shared/train/run-config.ts';
+import { readFileSync } from 'node:fs';
+import { smallCorpus, sleep, tinyRun, until } from './helpers.ts';
+
+const seed = freshSeed();
+/** the fake gradient of train batch i: fresh per test run, a pure function of i within it */
+function gradOf(i: number, n: number): Float32Array {
+  const r = new Rng((seed ^ Math.imul(i + 1, 0x9e3779b1)) >>> 0);
+  const g = new Float32Array(n);
+  for (let k = 0; k < n; k++) g[k] = r.normal() * 0.05;
+  return g;
+}
+
+function makeRun(c: RunConfig): SwarmRun {
+  const { tokenizer, dataset } = encodeCorpus(readFileSync(smallCorpus(), 'utf8'));
+  const run = new SwarmRun('t', 't', c, tokenizer, dataset);
+  run.on('error', () => {});
+  return run;
+}
+
+const join = (run: SwarmRun, id: string) => run.join({ workerId: id, kind: 'sim' });
+
+function take(run: SwarmRun, worker: string): Lease {
+  const r = run.lease(worker);
+  if (!r.ok || !('lease' in r)) throw new Error(`no lease: ${JSON.stringify(r)}`);
+  return r.lease;
+}
+
+function answer(run: SwarmRun, l: Lease, n: number): Submission {
+  if (l.kind === 'eval') return { runId: l.runId, leaseId: l.leaseId, version: l.version, losses: l.batches.map((b) => 3 + b / 10) };
+  const grads = new Float32Array(n);
+  for (const b of l.batches) {
+    const g = gradOf(b, n);
+    for (let k = 0; k < n; k++) grads[k] += g[k];
+  }
+  return { runId: l.runId, leaseId: l.leaseId, version: l.version, loss: 2.5, grads };
+}
+
+describe(`swarm run engine (seed ${seed})`, () => {
+  it('K steps through several workers equal the single-worker steps on the same batches', () => {
+    const c = tinyRun({ swarm: { target_batch_size: 12, batches_per_lease: 2 } });
+    const run = makeRun(c);
+    const n = run.layout.size;
+    const A = run.accum;
+    expect(A).toBe(3);
+    for (const w of ['a', 'b', 'c']) join(run, w);
+    const K = 4;
+    for (let s = 0; s < K; s++) {
+      // out of order: c, a, b take leases, answers come back reversed
+      const leases: [string, Lease][] = [];
+      for (const w of ['c', 'a', 'b']) {
+        const r = run.lease(w);
+        if (r.ok && 'lease' in r) leases.push([w, r.lease]);
+      }
+      expect(leases.flatMap(([, l]) => l.batches).sort((x, y) => x - y)).toEqual([s * A, s * A + 1, s * A + 2]);
+      for (const [w, l] of leases.reverse()) expect(run.submit(w, answer(run, l, n)).ok).toBe(true);
+      expect(run.version).toBe(s + 1);
+    }
+    // the single worker: grad_accum_steps = A, sum of the A batch gradients, clipGrads(sum, clip, A), AdamW
+    const params = initParams(c.model, c.train.seed);
+    const opt = new CpuAdamW(run.layout, c.optim);
+    for (let s = 0; s < K; s++) {
+      const sum = new Float32Array(n);
+      for (let m = 0; m < A; m++) {
+        const g = gradOf(s * A + m, n);
+        for (let k = 0; k < n; k++) sum[k] += g[k];
+      }
+      opt.step(params, sum, learningRate(s, c.optim), clipGrads(sum, c.optim.grad_clip, A).gradScale);
+    }
+    let maxRel = 0;
+    for (let k = 0; k < n; k++) maxRel = Math.max(maxRel, Math.abs(params[k] - run.params[k]));
+    expect(maxRel).toBeLessThan(1e-6); // the sums differ only in order
+    expect([...run.applied.entries()].sort((x, y) => x[0] - y[0])).toEqual(Array.from({ length: K * A }, (_, i) => [i, Math.floor(i / A)]));
+    run.dispose();
+  });
+
+  it('CpuAdamW is torch AdamW (the float64 reference) with decay only where the layout says', () => {
+    const c = tinyRun();
+    const run = makeRun(c);
+    const n = run.layout.size;
+    const p32 = initParams(c.model, 3);
+    const opt = new CpuAdamW(run.layout, c.optim);
+    const p64 = Float64Array.from(p32);
+    const m = new Float64Array(n);
+    const v = new Float64Array(n);
+    for (let t = 1; t <= 3; t++) {
+      const g = gradOf(100 + t, n);
+      opt.step(p32, g, 1e-2, 0.5);
+      for (const p of run.layout.params) {
+        const sl = (a: Float64Array) => a.subarray(p.offset, p.offset + p.numel);
+        const gs = Float64Array.from(g.subarray(p.offset, p.offset + p.numel), (x) => x * 0.5);
+        adamwStep(sl(p64), gs, sl(m), sl(v), { lr: 1e-2, beta1: c.optim.betas[0], beta2: c.optim.betas[1], eps: c.optim.eps, weightDecay: p.decay ? c.optim.weight_decay : 0, step: t });
+      }
+    }
+    let worst = 0;
+    for (let k = 0; k < n; k++) worst = Math.max(worst, Math.abs(p32[k] - p64[k]));
+    expect(worst).toBeLessThan(1e-6);
+    expect(run.layout.params.some((p) => p.decay) && run.layout.params.some((p) => !p.decay)).toBe(true);
+    run.dispose();
+  });
+
+  it('refuses duplicates, wrong versions, wrong shapes, NaN and other workers\' leases, losing no batch', () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 8 } }));
+    const n = run.layout.size;
+    join(run, 'a');
+    join(run, 'b');
+    const code = (r: unknown) => (r as Refusal).code;
+    const l1 = take(run, 'a');
+    const l2 = take(run, 'b');
+    expect(code(run.submit('b', answer(run, l1, n)))).toBe('not-your-lease');
+    expect(code(run.submit('a', { ...answer(run, l1, n), version: 5 }))).toBe('stale');
+    expect(code(run.submit('a', { ...answer(run, l1, n), grads: new Float32Array(n - 1) }))).toBe('bad-shape');
+    // a refused answer put its batch back: the next lease carries it
+    const again = take(run, 'a');
+    expect(again.batches).toEqual(l1.batches);
+    const bad = answer(run, again, n);
+    bad.grads![n - 1] = NaN;
+    const nan = run.submit('a', bad) as Refusal;
+    expect(nan.code).toBe('non-finite');
+    expect(nan.reason).toMatch(/grads\[\d+\] is NaN \(in [a-z_.0-9]+\)/);
+    const third = take(run, 'a');
+    expect(third.batches).toEqual(l1.batches);
+    expect(run.submit('a', answer(run, third, n)).ok).toBe(true);
+    expect(code(run.submit('a', answer(run, third, n)))).toBe('duplicate');
+    expect(code(run.submit('a', { ...answer(run, third, n), leaseId: 'nope' }))).toBe('unknown-lease');
+    expect(run.submit('b', answer(run, l2, n)).ok).toBe(true);
+    expect(run.version).toBe(1);
+    expect([...run.applied.keys()].sort()).toEqual([0, 1]);
+    expect(run.workers.get('a')!.refused).toEqual({ stale: 1, 'bad-shape': 1, 'non-finite': 1, duplicate: 1, 'unknown-lease': 1 });
+    expect(run.workers.get('b')!.refused['not-your-lease']).toBe(1);
+    expect(run.workers.get('a')!.refused['duplicate']).toBe(1);
+    run.dispose();
+  });
+
+  it('a worker that leaves or goes silent loses only its leases: they go to others, late answers are refused, every batch applied once', async () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 12, lease_timeout_s: 0.4 } }));
+    const n = run.layout.size;
+    for (const w of ['a', 'b', 'c']) join(run, w);
+    const la = take(run, 'a');
+    const lb = take(run, 'b');
+    const lc = take(run, 'c');
+    run.leave('a'); // tab closed mid-lease: back at once
+    const reassigned = take(run, 'c');
+    expect(reassigned.batches).toEqual(la.batches);
+    expect(run.submit('c', answer(run, lc, n)).ok).toBe(true);
+    expect(run.submit('c', answer(run, reassigned, n)).ok).toBe(true);
+    expect((run.submit('a', answer(run, la, n)) as Refusal).code).toBe('expired');
+    // b goes silent: after the timeout its batch is handed out again
+    expect(run.lease('c')).toMatchObject({ ok: true, wait: expect.any(Number) });
+    await until(() => {
+      const r = run.lease('c');
+      if (r.ok && 'lease' in r) {
+        expect(r.lease.batches).toEqual(lb.batches);
+        expect(run.submit('c', answer(run, r.lease, n)).ok).toBe(true);
+        return true;
+      }
+      return false;
+    }, 5000, 'the silent lease to time out');
+    expect((run.submit('b', answer(run, lb, n)) as Refusal).code).toBe('expired');
+    expect(run.version).toBe(1);
+    expect([...run.applied.entries()].sort((x, y) => x[0] - y[0])).toEqual([[0, 0], [1, 0], [2, 0]]);
+    expect(run.workers.get('c')!.samples).toBe(12);
+    run.dispose();
+  });
+
+  it('eval leases come first on the weights they name; the next step waits for them', () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 4 }, train: { eval_interval: 1, eval_batches: 3, max_steps: 2 } }));
+    const n = run.layout.size;
+    join(run, 'a');
+    const evals = [take(run, 'a'), take(run, 'a'), take(run, 'a')];
+    expect(evals.map((l) => [l.kind, l.batches[0], l.version])).toEqual([['eval', 0, 0], ['eval', 1, 0], ['eval', 2, 0]]);
+    const t = take(run, 'a');
+    expect(t.kind).toBe('train');
+    expect(run.submit('a', answer(run, t, n)).ok).toBe(true);
+    expect(run.version).toBe(0); // eval of version 0 still out
+    for (const l of evals) expect(run.submit('a', answer(run, l, n)).ok).toBe(true);
+    expect(run.version).toBe(1);
+    expect(run.valHistory.map((v) => [v.step, +v.valLoss.toFixed(6)])).toEqual([[0, 3.1]]);
+    // step 2 is the last: eval of version 2 finishes the run
+    for (let i = 0; i < 3; i++) expect(take(run, 'a').kind).toBe('eval'); // eval at version 1 (interval 1)
+    expect(run.lease('a')).toMatchObject({ ok: true });
+    run.dispose();
+  });
+
+  it('an early-closed step takes answers from the step before within max_staleness and refuses older ones', async () => {
+    const c = tinyRun({ swarm: { target_batch_size: 8, step_timeout_s: 0.3, min_batch_size: 4, max_staleness: 1 } });
+    const run = makeRun(c);
+    const n = run.layout.size;
+    join(run, 'a');
+    join(run, 'slow');
+    const slow = take(run, 'slow');
+    const fast = take(run, 'a');
+    expect(run.submit('a', answer(run, fast, n)).ok).toBe(true);
+    await until(() => run.version === 1, 3000, 'the step deadline');
+    expect(run.history[0].samples).toBe(4);
+    expect(run.submit('slow', answer(run, slow, n)).ok).toBe(true); // 1 behind: counted in step 2
+    expect(run.applied.get(slow.batches[0])).toBe(1);
+    run.dispose();
+
+    const strict = makeRun(tinyRun({ swarm: { target_batch_size: 8, step_timeout_s: 0.3, min_batch_size: 4, max_staleness: 0 } }));
+    join(strict, 'a');
+    join(strict, 'slow');
+    const s2 = take(strict, 'slow');
+    expect(strict.submit('a', answer(strict, take(strict, 'a'), n)).ok).toBe(true);
+    await until(() => strict.version === 1, 3000, 'the step deadline');
+    const r = strict.submit('slow', answer(strict, s2, n)) as Refusal;
+    expect(r.code).toBe('stale');
+    expect(r.reason).toMatch(/max_staleness 0/);
+    await sleep(10);
+    strict.dispose();
+  });
+});
