@@ -166,6 +166,13 @@ export class SwarmRun extends EventEmitter<{
     return this.leases.size;
   }
 
+  /** leases a worker holds now */
+  leasesOf(workerId: string): number {
+    let n = 0;
+    for (const l of this.leases.values()) if (l.workerId === workerId) n++;
+    return n;
+  }
+
   join(w: WorkerInfo): void {
     const t = Date.now();
     const s = this.workers.get(w.workerId);

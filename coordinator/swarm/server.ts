@@ -164,7 +164,14 @@ export class Coordinator {
     const bytes = run.layout.size * 4;
     // the largest frame is a gradient or the weights, plus msgpack's few bytes of framing
     const need = bytes + (64 << 10);
-    if (need > (this.io.engine.opts.maxHttpBufferSize ?? 0)) this.io.engine.opts.maxHttpBufferSize = need;
+    if (need > (this.io.engine.opts.maxHttpBufferSize ?? 0)) {
+      this.io.engine.opts.maxHttpBufferSize = need;
+      // websocket frames are limited by the ws server, which engine.io built from that option at construction: raise
+      // it there too, or a frame over the old limit closes the socket (1009). ws applies it at each upgrade, so
+      // sockets open before this run was added keep the old limit.
+      const ws = (this.io.engine as unknown as { ws?: { options: { maxPayload: number } } }).ws;
+      if (ws) ws.options.maxPayload = need;
+    }
     run.on('weights', (version, params) => this.io.to(id).emit('weights', { runId: id, version, params }));
     run.on('progress', (p) => this.io.to(id).emit('progress', p));
     run.on('status', (status, why) => {
@@ -204,7 +211,9 @@ export class Coordinator {
 
   /** a running run by weight (the volunteers' share the researcher set), or undefined */
   private pickRun(): SwarmRun | undefined {
-    const live = [...this.runs.values()].filter((r) => r.status === 'running');
+    // running runs first; a paused one still takes volunteers (they wait in it) when nothing else runs
+    let live = [...this.runs.values()].filter((r) => r.status === 'running');
+    if (!live.length) live = [...this.runs.values()].filter((r) => r.status === 'paused');
     if (!live.length) return undefined;
     // give the next volunteer to the run furthest below its weighted share
     const total = live.reduce((a, r) => a + r.config.swarm.weight, 0);
