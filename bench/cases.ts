@@ -226,7 +226,8 @@ function recurrent(cell: Cell, B: number, T: number, I: number, H: number, tier:
   };
 }
 
-function tfRecurrent(tf: TfLib, cell: Cell, x: Record<string, TF.Tensor>, B: number, T: number, I: number, H: number): TF.Tensor {
+/** the layer in tfjs ops, PyTorch's gate layout and order; also the tfjs side of `bench train` (bench/train-tfjs.ts) */
+export function tfRecurrent(tf: TfLib, cell: Cell, x: Record<string, TF.Tensor>, B: number, T: number, I: number, H: number): TF.Tensor {
   const G = GATES[cell];
   // input projection for every step at once, then one small matmul per step
   const xp = tf.reshape(tf.add(tf.matMul(tf.reshape(x.x, [B * T, I]), x.weight_ih_l0, false, true), x.bias_ih_l0), [B, T, G * H]);

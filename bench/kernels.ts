@@ -1,12 +1,13 @@
 // Node side of `gradswarm bench kernels`: opens bench/kernels-page.ts in headless Chromium, runs the table's
 // rows one by one (printing each as it finishes), then writes the markdown report (bench/RESULTS.md).
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { openBrowserPage } from '../client/host/browser.ts';
 import { selectRows } from './cases.ts';
 import { columns, findings, markdownTable, PAR, textHeader, textRow } from './report.ts';
 import { rowResult, type Lib, type RowResult } from './result.ts';
+import { writeKernelReport } from './results-file.ts';
 import { BROWSER_TIMING, type TimingOptions } from './timing.ts';
 
 export interface KernelBenchOptions {
@@ -72,7 +73,7 @@ export async function runKernelBench(root: string, o: KernelBenchOptions): Promi
       if (stopped) break;
     }
     const report = markdown(results, cols, peers, { ...machine, started, seed, timing, quick: !!o.quick, only: o.only, stopped });
-    writeFileSync(out, report);
+    writeKernelReport(out, report); // keeps the training section of `bench train`
     console.log(`\n${report.slice(report.indexOf('## Where'))}`);
     console.log(`wrote ${out}`);
   } finally {

@@ -1,6 +1,9 @@
-// `gradswarm bench kernels [--only ops] [--quick] [--out FILE] [--no-peers]`: our kernels against tfjs-webgpu and
-// jax-js in one headless Chromium page (bench/kernels.ts). For a real GPU without a browser see bench/gpu.ts.
+// `gradswarm bench kernels|train [--only ...] [--quick] [--out FILE] [--no-peers]`: in one headless Chromium page,
+// our kernels against tfjs-webgpu and jax-js (bench/kernels.ts), or full training steps of our models against the
+// same models in tfjs, with the GPU memory a step holds (bench/train.ts). For a real GPU without a browser see
+// bench/gpu.ts.
 import { runKernelBench } from '../../bench/kernels.ts';
+import { runTrainBench } from '../../bench/train.ts';
 import { ROOT } from './root.ts';
 
 export interface BenchFlags {
@@ -14,17 +17,15 @@ export interface BenchFlags {
 }
 
 export async function benchCommand(what: string, o: BenchFlags): Promise<void> {
-  if (what !== 'kernels') throw new Error(`unknown benchmark '${what}' (known: kernels)`);
+  if (what !== 'kernels' && what !== 'train') throw new Error(`unknown benchmark '${what}' (known: kernels, train)`);
   for (const [flag, v] of [['--runs', o.runs], ['--min-ms', o.minMs], ['--seed', o.seed]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= (flag === '--seed' ? 0 : 1))) throw new Error(`${flag} takes a positive whole number, got '${v}'`);
   }
-  await runKernelBench(ROOT, {
-    only: o.only?.split(',').map((s) => s.trim()).filter(Boolean),
-    quick: o.quick,
-    out: o.out,
-    peers: o.peers,
-    runs: o.runs,
-    minMs: o.minMs,
-    seed: o.seed,
-  });
+  const only = o.only?.split(',').map((s) => s.trim()).filter(Boolean);
+  if (what === 'train') {
+    if (o.minMs !== undefined) throw new Error('--min-ms is for `bench kernels`: `bench train` times whole steps (--runs sets how many)');
+    await runTrainBench(ROOT, { only, quick: o.quick, out: o.out, peers: o.peers, runs: o.runs, seed: o.seed });
+    return;
+  }
+  await runKernelBench(ROOT, { only, quick: o.quick, out: o.out, peers: o.peers, runs: o.runs, minMs: o.minMs, seed: o.seed });
 }
