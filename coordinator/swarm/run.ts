@@ -79,6 +79,44 @@ export interface RunSnapshotOptions {
   now?: () => number;
 }
 
+// The two passes over every gradient that arrives (bench/swarm.ts measures them): unrolled by four, as V8 does not
+// vectorise; about 3× (check) and 1.6× (sum) faster than the plain loops.
+
+/** index of the first NaN or ±Inf in g, or -1: x·0 is ±0 for finite x and NaN otherwise, so one pass without branches decides */
+function firstNonFinite(g: Float32Array): number {
+  const n = g.length;
+  const m = n & ~3;
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  let i = 0;
+  for (; i < m; i += 4) {
+    a += g[i] * 0;
+    b += g[i + 1] * 0;
+    c += g[i + 2] * 0;
+    d += g[i + 3] * 0;
+  }
+  for (; i < n; i++) a += g[i] * 0;
+  if (a + b + c + d === 0) return -1;
+  for (let k = 0; k < n; k++) if (!Number.isFinite(g[k])) return k;
+  return -1;
+}
+
+/** sum += g elementwise (same length) */
+function addInto(sum: Float32Array, g: Float32Array): void {
+  const n = sum.length;
+  const m = n & ~3;
+  let i = 0;
+  for (; i < m; i += 4) {
+    sum[i] += g[i];
+    sum[i + 1] += g[i + 1];
+    sum[i + 2] += g[i + 2];
+    sum[i + 3] += g[i + 3];
+  }
+  for (; i < n; i++) sum[i] += g[i];
+}
+
 /** how many recent lease ids are remembered to tell a duplicate or an expired answer from an unknown one */
 const REMEMBER_LEASES = 100_000;
 
@@ -279,9 +317,7 @@ export class SwarmRun extends EventEmitter<{
       if (w) w.evalLeases++;
       this.maybeFinishEval();
     } else {
-      const g = sub.grads!;
-      const s = this.sum;
-      for (let i = 0; i < s.length; i++) s[i] += g[i];
+      addInto(this.sum, sub.grads!);
       this.stepBatches += l.batches.length;
       this.stepLossSum += sub.loss! * l.batches.length;
       for (const b of l.batches) this.applied.set(b, this.version);
@@ -301,11 +337,10 @@ export class SwarmRun extends EventEmitter<{
     if (sub.grads.length !== n) return refuse('bad-shape', `grads has ${sub.grads.length} elements; this ${this.config.model.model} model has ${n} parameters`);
     if (sub.loss === undefined || !Number.isFinite(sub.loss)) return refuse('non-finite', `loss is ${sub.loss}`);
     const g = sub.grads;
-    for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(g[i])) {
-        const p = this.layout.params.find((q) => i >= q.offset && i < q.offset + q.numel)!;
-        return refuse('non-finite', `grads[${i}] is ${g[i]} (in ${p.name})`);
-      }
+    const i = firstNonFinite(g);
+    if (i >= 0) {
+      const p = this.layout.params.find((q) => i >= q.offset && i < q.offset + q.numel)!;
+      return refuse('non-finite', `grads[${i}] is ${g[i]} (in ${p.name})`);
     }
     return undefined;
   }
