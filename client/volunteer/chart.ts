@@ -6,7 +6,7 @@
 import uPlot from 'uplot';
 import type { Progress } from '../../shared/protocol.ts';
 
-/** the status API's history rows (GET /api/runs/:id), as far as the chart reads them */
+/** the run's history rows (GET /api/runs/:id/public), as far as the chart reads them */
 export interface RunHistory {
   history: { step: number; loss: number }[];
   valHistory: { step: number; valLoss: number }[];

@@ -52,7 +52,7 @@ function describeModel(m: ModelConfig, params: number): string {
   return `${m.model.toUpperCase()}: ${formatCount(params)} parameters (${shape})`;
 }
 
-/** GET /api/runs/:id (coordinator/swarm/server.ts runDetail), the part the page reads */
+/** GET /api/runs/:id/public (coordinator/swarm/server.ts publicRun), the part the page reads */
 interface RunDetail extends RunHistory {
   config: { model: ModelConfig };
   step: number;
@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     $('run').textContent = run.name;
     $('model').textContent = `${run.model.toUpperCase()}: ${formatCount(run.params)} parameters`;
     try {
-      const r = await fetch(`/api/runs/${encodeURIComponent(run.runId)}`);
+      const r = await fetch(`/api/runs/${encodeURIComponent(run.runId)}/public`);
       if (!r.ok || runId !== run.runId) return;
       const d = (await r.json()) as RunDetail;
       $('model').textContent = describeModel(d.config.model, run.params);

@@ -20,7 +20,7 @@ program
   .option('--port <n>', 'HTTP port (or PORT)', '8080')
   .option('--host <addr>', 'address to listen on', '0.0.0.0')
   .option('--data-dir <dir>', 'checkpoints and run state', './gradswarm-data')
-  .option('--config <file>', 'run config JSON or preset name', 'swarm-gpt-char')
+  .option('--config <file>', 'add a run from this config JSON or preset name (the first start with none: swarm-gpt-char); runs in --data-dir always come back')
   .option('--run-id <id>', 'the run\'s id (default: the config file\'s name); a run resumes from its checkpoints under --data-dir')
   .option('--no-volunteer', 'do not open a local headless Chromium volunteer')
   .action(startCommand);

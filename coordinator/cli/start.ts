@@ -19,7 +19,7 @@ export interface StartFlags {
   port: string;
   host: string;
   dataDir: string;
-  config: string;
+  config?: string;
   runId?: string;
   volunteer: boolean;
 }
@@ -51,15 +51,34 @@ export async function startCommand(o: StartFlags): Promise<void> {
   const port = Number(process.env.PORT && o.port === '8080' ? process.env.PORT : o.port);
   if (!(Number.isInteger(port) && port >= 0 && port < 65536)) throw new Error(`--port: '${o.port}' is not a port number`);
   const log = { info: (m: string) => console.log(`[${stamp()}] ${m}`), warn: (m: string) => console.warn(`[${stamp()}] ${m}`) };
-  const { path, config } = readRunConfig(o.config);
+  // a config named on the command line is read (and refused with every problem) before anything starts
+  const wanted = o.config ? readRunConfig(o.config) : undefined;
   const staticDir = await buildVolunteerPage(ROOT, log.info);
-  const coord = new Coordinator({ port, host: o.host, dataDir: resolve(o.dataDir), staticDir, log });
+  const dataDir = resolve(o.dataDir);
+  const coord = new Coordinator({ port, host: o.host, dataDir, staticDir, log });
   const url = await coord.listen().catch((e: NodeJS.ErrnoException) => {
     throw new Error(e.code === 'EADDRINUSE' ? `port ${port} is in use: pick another with --port (or PORT=...)` : e.message);
   });
-  const runId = o.runId ?? basename(path, '.json');
-  await coord.addRun(config, { id: runId, name: runId });
-  console.log(`\n  gradswarm coordinator at ${url}\n  volunteers: open ${url} in a browser with WebGPU (Chrome, Edge)\n  status:     ${url}api/runs/${runId}\n`);
+  // every run this data dir knows comes back from its newest checkpoint; a new config (or, the first time, the
+  // default run) is added beside them
+  const restored = await coord.restore();
+  for (const r of restored) log.info(`run ${r.id}: restored at step ${r.version} (${r.status})`);
+  const add = wanted ?? (coord.runs.size === 0 ? readRunConfig(DEFAULT_RUN) : undefined);
+  if (add) {
+    const runId = o.runId ?? basename(add.path, '.json');
+    if (!coord.runs.has(runId)) await coord.addRun(add.config, { id: runId, name: runId });
+    else if (wanted) log.info(`run ${runId} exists in ${dataDir}: continuing it (give --run-id for a new run with this config)`);
+  }
+  const a = coord.admin;
+  const tokenLine =
+    a.source === 'generated'
+      ? `admin token: ${a.token}\n              (shown once; kept in ${a.path}, mode 0600; GRADSWARM_TOKEN overrides it)`
+      : a.source === 'file'
+        ? `admin token: in ${a.path}`
+        : 'admin token: from GRADSWARM_TOKEN';
+  console.log(
+    `\n  gradswarm coordinator at ${url}\n  volunteers: open ${url} in a browser with WebGPU (Chrome, Edge)\n  console:    ${url}console/\n  ${tokenLine}\n  runs:       ${[...coord.runs.keys()].join(', ')}\n`,
+  );
 
   let browser: Browser | undefined;
   if (o.volunteer) {

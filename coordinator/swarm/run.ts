@@ -63,9 +63,11 @@ export interface StepRecord {
   gradNorm: number;
   /** rows applied in this step */
   samples: number;
-  /** ms from the step's first lease to its close; aggregate = the optimizer's share */
+  /** ms from the step's opening to its close; aggregate = the optimizer's share; compute = the mean ms a worker
+   * reported computing one of the step's train leases (the rest of ms is waiting: network, queueing, stragglers) */
   ms: number;
   aggregateMs: number;
+  computeMs: number;
   /** seconds since the run started */
   t: number;
   tokensPerSec: number;
@@ -154,6 +156,8 @@ export class SwarmRun extends EventEmitter<{
   private readonly sum: Float32Array;
   private stepBatches = 0;
   private stepLossSum = 0;
+  private stepComputeMs = 0;
+  private stepLeases = 0;
   private stepStart = 0;
   private leaseSeq = 0;
   private timer?: ReturnType<typeof setInterval>;
@@ -319,6 +323,8 @@ export class SwarmRun extends EventEmitter<{
     } else {
       addInto(this.sum, sub.grads!);
       this.stepBatches += l.batches.length;
+      this.stepComputeMs += sub.computeMs ?? 0;
+      this.stepLeases++;
       this.stepLossSum += sub.loss! * l.batches.length;
       for (const b of l.batches) this.applied.set(b, this.version);
       if (w) {
@@ -403,6 +409,8 @@ export class SwarmRun extends EventEmitter<{
     this.sum.fill(0);
     this.stepBatches = 0;
     this.stepLossSum = 0;
+    this.stepComputeMs = 0;
+    this.stepLeases = 0;
     this.stepStart = this.now();
   }
 
@@ -434,6 +442,7 @@ export class SwarmRun extends EventEmitter<{
       samples: this.stepBatches * data.batch_size,
       ms: end - this.stepStart,
       aggregateMs: end - t0,
+      computeMs: this.stepLeases ? this.stepComputeMs / this.stepLeases : 0,
       t: (end - this.startedAt) / 1000,
       tokensPerSec: (this.stepBatches * data.batch_size * data.block_size * 1000) / Math.max(1e-3, end - this.stepStart),
     };
@@ -492,6 +501,20 @@ export class SwarmRun extends EventEmitter<{
       workers: this.connectedWorkers,
       status: this.status,
     };
+  }
+
+  /** the run's share of volunteers against the other active runs */
+  setWeight(w: number): void {
+    if (!(Number.isFinite(w) && w > 0)) throw new Error(`weight must be a number > 0, got ${w}`);
+    this.config.swarm.weight = w;
+  }
+
+  /** put back the curves of a resumed run (steps and evals up to its checkpoint), from the metrics file */
+  restoreHistory(rows: Record<string, number>[]): void {
+    for (const r of rows) {
+      if (typeof r.valLoss === 'number') this.valHistory.push({ step: r.step, valLoss: r.valLoss, t: r.t ?? 0 });
+      else if (typeof r.loss === 'number') this.history.push(r as unknown as StepRecord);
+    }
   }
 
   /** the optimizer settings a checkpoint records */

@@ -7,8 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve, sep } from 'node:path';
-import { Server, type Socket } from 'socket.io';
+import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
+import { Server, type Namespace, type Socket } from 'socket.io';
 import { parser } from '../../shared/codec.ts';
 import { TokenDataset } from '../../shared/data/dataset.ts';
 import { CharTokenizer } from '../../shared/data/tokenizer.ts';
@@ -26,7 +26,11 @@ import {
 } from '../../shared/protocol.ts';
 import type { RunConfig } from '../../shared/train/run-config.ts';
 import { GRADSWARM_VERSION } from '../../shared/models/checkpoint.ts';
-import { latestCheckpoint, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
+import { encodeCheckpoint } from '../../shared/models/checkpoint.ts';
+import { parseRunConfig } from '../../shared/train/run-config.ts';
+import { latestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
+import { bearer, loadOrCreateToken, tokenMatches, type AdminToken } from './auth.ts';
+import { appendMetric, loadMetrics, loadRunRecords, runDir, saveRunRecord, type RunRecord } from './registry.ts';
 import { loadCorpus } from '../data/corpus.ts';
 import { SwarmRun, type WorkerInfo } from './run.ts';
 
@@ -43,6 +47,8 @@ export interface CoordinatorOptions {
   /** the volunteer page's built files (index.html at the root); without it / serves a note */
   staticDir?: string;
   log?: Logger;
+  /** the admin token; default: GRADSWARM_TOKEN or <dataDir>/admin-token (made at the first start) */
+  token?: string;
 }
 
 interface TokenBlob {
@@ -71,6 +77,15 @@ const MIME: Record<string, string> = {
   '.wasm': 'application/wasm',
 };
 
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 const quietLog: Logger = { info: () => {}, warn: () => {} };
 
 export class Coordinator {
@@ -82,17 +97,20 @@ export class Coordinator {
   private readonly workers = new Map<string, WorkerState>();
   private readonly log: Logger;
   private readonly startedAt = Date.now();
+  private readonly records = new Map<string, RunRecord>();
+  readonly admin: AdminToken;
   url = '';
 
   constructor(private readonly o: CoordinatorOptions) {
     this.log = o.log ?? quietLog;
+    this.admin = o.token !== undefined ? { token: o.token, source: 'env' } : loadOrCreateToken(o.dataDir);
     this.http = createServer((req, res) => {
-      try {
-        this.route(req, res);
-      } catch (e) {
-        this.log.warn(`http ${req.url}: ${(e as Error).message}`);
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: (e as Error).message }));
-      }
+      this.route(req, res).catch((e: Error) => {
+        const status = e instanceof HttpError ? e.status : 500;
+        if (status === 500) this.log.warn(`http ${req.method} ${req.url}: ${e.stack ?? e.message}`);
+        if (!res.headersSent) this.json(res, status, { error: e.message });
+        else res.end();
+      });
     });
     this.io = new Server<ClientToServerEvents, ServerToClientEvents>(this.http, {
       parser,
@@ -103,6 +121,44 @@ export class Coordinator {
       connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: false },
     });
     this.io.on('connection', (s) => this.onConnection(s));
+    // the console's live feed: only with the admin token
+    const admin = this.adminNs();
+    admin.use((socket, next) => (tokenMatches((socket.handshake.auth as { token?: unknown })?.token, this.admin.token) ? next() : next(new Error('unauthorized: the admin token is missing or wrong'))));
+    admin.on('connection', (socket) => {
+      socket.emit('runs', this.summaries());
+      // the admin namespace only listens: anything sent to it is refused, not acted on
+      socket.onAny((event: string, ...args: unknown[]) => {
+        const ack = args.at(-1);
+        if (typeof ack === 'function') ack(refuse('bad-message', `the admin feed takes no events ('${String(event).slice(0, 50)}'); use the HTTP API`));
+      });
+    });
+  }
+
+  private summaries() {
+    return [...this.runs.values()].map((r) => this.runSummary(r));
+  }
+
+  /** the /admin namespace, untyped: its events are the console's (docs/swarm.md), not the workers' */
+  private adminNs(): Namespace {
+    return this.io.of('/admin') as unknown as Namespace;
+  }
+
+  private adminEmit(event: string, payload: unknown): void {
+    this.adminNs().emit(event, payload);
+  }
+
+  /** bring back every run saved under dataDir (after a restart or a crash), each from its newest checkpoint */
+  async restore(): Promise<SwarmRun[]> {
+    const out: SwarmRun[] = [];
+    for (const rec of loadRunRecords(this.o.dataDir, (m) => this.log.warn(m))) {
+      if (this.runs.has(rec.id)) continue;
+      try {
+        out.push(await this.addRun(rec.config, { id: rec.id, name: rec.name, record: rec }));
+      } catch (e) {
+        this.log.warn(`run ${rec.id}: cannot restore (${(e as Error).message})`);
+      }
+    }
+    return out;
   }
 
   async listen(): Promise<string> {
@@ -135,7 +191,7 @@ export class Coordinator {
    * Adds a run (id given or made up) and starts handing out its leases. Resumes from the newest checkpoint in
    * dataDir/runs/<id> when there is one.
    */
-  async addRun(config: RunConfig, opts: { id?: string; name?: string } = {}): Promise<SwarmRun> {
+  async addRun(config: RunConfig, opts: { id?: string; name?: string; record?: RunRecord } = {}): Promise<SwarmRun> {
     const id = opts.id ?? `run-${randomBytes(3).toString('hex')}`;
     if (this.runs.has(id)) throw new Error(`a run named ${id} exists already`);
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new Error(`run id '${id}': use letters, digits, _ . - (at most 64)`);
@@ -161,6 +217,31 @@ export class Coordinator {
     });
     this.runs.set(id, run);
     this.runBlob.set(id, blob);
+    const record: RunRecord = opts.record ?? { id, name: run.name, createdAt: new Date().toISOString(), status: run.status, config };
+    this.records.set(id, record);
+    if (opts.record) {
+      // the curves up to the checkpoint resumed from; the metrics file is cut back to match
+      const rows = loadMetrics(this.o.dataDir, id, run.version);
+      run.restoreHistory(rows);
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(join(dir, 'metrics.jsonl'), rows.map((r) => `${JSON.stringify(r)}\n`).join(''));
+      if (record.status === 'paused' || record.status === 'stopped') run.setStatus(record.status, 'as it was before the restart');
+    }
+    const persist = () => {
+      record.status = run.status;
+      saveRunRecord(this.o.dataDir, record);
+    };
+    persist();
+    run.on('step', (r) => appendMetric(this.o.dataDir, id, r));
+    run.on('eval', (e) => appendMetric(this.o.dataDir, id, { step: e.step, valLoss: e.valLoss, t: (performance.now() - run.startedAt) / 1000 }));
+    run.on('step', (record) => this.adminEmit('step', { runId: id, record }));
+    run.on('eval', (e) => this.adminEmit('eval', { runId: id, ...e }));
+    run.on('status', (status, reason) => {
+      persist();
+      this.adminEmit('status', { runId: id, status, reason });
+      this.adminEmit('runs', this.summaries());
+    });
+    this.adminEmit('runs', this.summaries());
     const bytes = run.layout.size * 4;
     // the largest frame is a gradient or the weights, plus msgpack's few bytes of framing
     const need = bytes + (64 << 10);
@@ -356,32 +437,96 @@ export class Coordinator {
       valLoss: r.valHistory.at(-1)?.valLoss ?? null,
       tokensPerSec: last?.tokensPerSec ?? 0,
       workers: r.connectedWorkers,
+      weight: r.config.swarm.weight,
     };
   }
 
-  runDetail(r: SwarmRun) {
+  async runDetail(r: SwarmRun) {
     return {
       ...this.runSummary(r),
       config: r.config,
       lastCheckpoint: r.lastCheckpoint ?? null,
       leasesOut: r.outstanding,
-      history: r.history.map((h) => ({ step: h.step, loss: h.loss, lr: h.lr, gradNorm: h.gradNorm, samples: h.samples, ms: h.ms, aggregateMs: h.aggregateMs, tokensPerSec: h.tokensPerSec, t: h.t })),
+      history: r.history.map((h) => ({
+        step: h.step,
+        loss: h.loss,
+        lr: h.lr,
+        gradNorm: h.gradNorm,
+        samples: h.samples,
+        ms: h.ms,
+        computeMs: h.computeMs ?? 0,
+        aggregateMs: h.aggregateMs,
+        tokensPerSec: h.tokensPerSec,
+        t: h.t,
+      })),
       valHistory: r.valHistory,
       workers: [...r.workers.values()],
+      checkpoints: await listCheckpoints(runDir(this.o.dataDir, r.id)),
     };
   }
 
-  private route(req: IncomingMessage, res: ServerResponse): void {
+  /** what a volunteer's page may see of a run: its curve, nothing about other volunteers */
+  publicRun(r: SwarmRun) {
+    return {
+      id: r.id,
+      name: r.name,
+      model: r.config.model.model,
+      status: r.status,
+      step: r.version,
+      maxSteps: r.maxSteps,
+      history: r.history.map((h) => ({ step: h.step, loss: h.loss })),
+      valHistory: r.valHistory.map((v) => ({ step: v.step, valLoss: v.valLoss })),
+    };
+  }
+
+  /** a run config from JSON (as a file holds it): every problem by path, or the parsed config with defaults */
+  validateConfig(json: unknown): { ok: true; config: RunConfig } | { ok: false; problems: string[] } {
+    const corpusProblems: string[] = [];
+    try {
+      const config = parseRunConfig(json, {
+        vocabSize: (d) => {
+          try {
+            return CharTokenizer.fromText(loadCorpus(d.corpus).text).size;
+          } catch (e) {
+            corpusProblems.push(`data.corpus: ${(e as Error).message}`);
+            throw e;
+          }
+        },
+      });
+      return { ok: true, config };
+    } catch (e) {
+      const msg = (e as Error).message.replace(/^run config: /, '');
+      return { ok: false, problems: msg.split('; ').filter(Boolean) };
+    }
+  }
+
+  private async readJson(req: IncomingMessage, limit = 1 << 20): Promise<unknown> {
+    let size = 0;
+    const chunks: Buffer[] = [];
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > limit) throw new HttpError(413, `request body over ${limit} bytes`);
+      chunks.push(c as Buffer);
+    }
+    if (!size) return {};
+    try {
+      return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch (e) {
+      throw new HttpError(400, `body is not JSON (${(e as Error).message})`);
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const path = url.pathname;
+    const method = req.method ?? 'GET';
     if (path === '/api/health') {
       return this.json(res, 200, { ok: true, version: GRADSWARM_VERSION, uptimeS: Math.round((Date.now() - this.startedAt) / 1000), runs: this.runs.size, workers: this.io.engine.clientsCount });
     }
-    if (path === '/api/runs') return this.json(res, 200, [...this.runs.values()].map((r) => this.runSummary(r)));
-    const m = /^\/api\/runs\/([^/]+)$/.exec(path);
-    if (m) {
-      const r = this.runs.get(decodeURIComponent(m[1]));
-      return r ? this.json(res, 200, this.runDetail(r)) : this.json(res, 404, { error: `no run '${m[1]}'` });
+    const pub = /^\/api\/runs\/([^/]+)\/public$/.exec(path);
+    if (pub && method === 'GET') {
+      const r = this.runs.get(decodeURIComponent(pub[1]));
+      return r ? this.json(res, 200, this.publicRun(r)) : this.json(res, 404, { error: `no run '${pub[1]}'` });
     }
     const d = /^\/data\/([0-9a-f]{64})\.bin$/.exec(path);
     if (d) {
@@ -390,8 +535,63 @@ export class Coordinator {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': b.bytes.byteLength, 'cache-control': 'public, max-age=31536000, immutable', etag: `"${b.file.sha256}"` });
       return void res.end(b.bytes);
     }
-    if (path.startsWith('/api/')) return this.json(res, 404, { error: `no API route ${path}` });
-    this.serveStatic(path, res);
+    if (!path.startsWith('/api/')) return this.serveStatic(path, res);
+
+    // everything else under /api/ is the researcher's
+    if (!tokenMatches(bearer(req.headers.authorization), this.admin.token)) {
+      res.setHeader('www-authenticate', 'Bearer realm="gradswarm"');
+      return this.json(res, 401, { error: req.headers.authorization ? 'wrong admin token' : 'this route needs the admin token (Authorization: Bearer <token>)' });
+    }
+    if (path === '/api/runs' && method === 'GET') return this.json(res, 200, this.summaries());
+    if (path === '/api/runs' && method === 'POST') {
+      const body = (await this.readJson(req)) as { id?: unknown; name?: unknown; config?: unknown };
+      if (body.id !== undefined && typeof body.id !== 'string') throw new HttpError(400, 'id must be a string');
+      if (body.id && this.runs.has(body.id)) throw new HttpError(409, `a run named ${body.id} exists already`);
+      const v = this.validateConfig(body.config);
+      if (!v.ok) return this.json(res, 400, { error: `invalid run config: ${v.problems.length} problem(s)`, problems: v.problems });
+      const run = await this.addRun(v.config, { id: body.id as string | undefined, name: typeof body.name === 'string' ? body.name : undefined });
+      return this.json(res, 201, this.runSummary(run));
+    }
+    if (path === '/api/config/validate' && method === 'POST') {
+      const body = (await this.readJson(req)) as { config?: unknown };
+      return this.json(res, 200, this.validateConfig(body.config));
+    }
+    const m = /^\/api\/runs\/([^/]+)(?:\/(pause|resume|stop|export))?$/.exec(path);
+    if (m) {
+      const r = this.runs.get(decodeURIComponent(m[1]));
+      if (!r) return this.json(res, 404, { error: `no run '${m[1]}' (runs: ${[...this.runs.keys()].join(', ') || 'none'})` });
+      const action = m[2];
+      if (!action && method === 'GET') return this.json(res, 200, await this.runDetail(r));
+      if (!action && method === 'PATCH') {
+        const body = (await this.readJson(req)) as { weight?: unknown };
+        try {
+          r.setWeight(Number(body.weight));
+        } catch (e) {
+          throw new HttpError(400, (e as Error).message);
+        }
+        saveRunRecord(this.o.dataDir, { ...this.records.get(r.id)!, status: r.status, config: r.config });
+        this.adminEmit('runs', this.summaries());
+        return this.json(res, 200, this.runSummary(r));
+      }
+      if (action === 'export' && method === 'GET') {
+        const bytes = encodeCheckpoint({ config: r.config.model, params: Float32Array.from(r.params), tokenizer: r.tokenizer, step: r.version, optimizer: r.optimizerSettings() });
+        res.writeHead(200, {
+          'content-type': 'application/octet-stream',
+          'content-length': bytes.byteLength,
+          'content-disposition': `attachment; filename="${r.id}-step${r.version}.safetensors"`,
+          'cache-control': 'no-store',
+        });
+        return void res.end(bytes);
+      }
+      if (action && method === 'POST' && action !== 'export') {
+        if (r.status === 'done' || r.status === 'stopped') return this.json(res, 409, { error: `run ${r.id} is ${r.status}`, id: r.id, status: r.status });
+        const to = action === 'pause' ? 'paused' : action === 'resume' ? 'running' : 'stopped';
+        if (to === 'stopped') await r.checkpoint();
+        r.setStatus(to, `${action} from the console`);
+        return this.json(res, 200, { id: r.id, status: r.status });
+      }
+    }
+    return this.json(res, 404, { error: `no API route ${method} ${path}` });
   }
 
   private serveStatic(path: string, res: ServerResponse): void {
@@ -403,7 +603,14 @@ export class Coordinator {
     const root = resolve(dir);
     let file = normalize(join(root, decodeURIComponent(path)));
     if (!file.startsWith(root + sep) && file !== root) return void res.writeHead(403).end();
-    if (!existsSync(file) || statSync(file).isDirectory()) file = join(root, 'index.html');
+    // a folder serves its index.html; a path that names no file serves the nearest index.html above it (the page
+    // routes itself): /console and /console/x → console/index.html, anything else → the volunteer page
+    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
+    if (!existsSync(file)) {
+      let dir = dirname(file);
+      while (dir.length > root.length && !existsSync(join(dir, 'index.html'))) dir = dirname(dir);
+      file = join(dir.length > root.length ? dir : root, 'index.html');
+    }
     const immutable = file.includes(`${sep}assets${sep}`);
     res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': immutable ? 'public, max-age=31536000, immutable' : 'no-cache' });
     res.end(readFileSync(file));
