@@ -5,6 +5,7 @@ import { checkCommand } from './check.ts';
 import { kernelsCommand } from './kernels.ts';
 import { evalCommand, gradCommand, MOBY_DICK, sampleCommand } from './model-commands.ts';
 import { opCommand } from './op.ts';
+import { runControl, runCreate, runExport, runList, runStatus } from './run.ts';
 import { startCommand } from './start.ts';
 import { trainCommand } from './train.ts';
 import { workerCommand } from './worker.ts';
@@ -24,6 +25,33 @@ program
   .option('--run-id <id>', 'the run\'s id (default: the config file\'s name); a run resumes from its checkpoints under --data-dir')
   .option('--no-volunteer', 'do not open a local headless Chromium volunteer')
   .action(startCommand);
+
+const runCmd = program.command('run').description('create, watch and steer runs on a running coordinator (admin token required)');
+const adminOpts = (c: Command) =>
+  c
+    .option('--coordinator <url>', 'the coordinator', process.env.GRADSWARM_COORDINATOR ?? 'http://127.0.0.1:8080')
+    .option('--token <token>', 'admin token (default: GRADSWARM_TOKEN, or <data-dir>/admin-token)')
+    .option('--data-dir <dir>', "the coordinator's data dir, to read its admin-token file", './gradswarm-data');
+adminOpts(runCmd.command('create').description('create a run from a run config JSON').argument('<config>', 'run config file').option('--id <id>', 'run id').option('--name <name>', 'display name')).action(runCreate);
+adminOpts(runCmd.command('list').description('the runs: status, step, loss, tokens/s, workers')).action(runList);
+adminOpts(
+  runCmd
+    .command('status')
+    .description('live progress of a run (step, samples, loss, tokens/s, workers) until it ends; Ctrl-C leaves')
+    .argument('<id>')
+    .option('--once', 'print one line and exit')
+    .option('--interval <s>', 'seconds between updates', '1'),
+).action(runStatus);
+for (const action of ['pause', 'resume', 'stop'] as const) {
+  adminOpts(runCmd.command(action).description(`${action} a run`).argument('<id>')).action((id: string, o) => runControl(action, id, o));
+}
+adminOpts(
+  runCmd
+    .command('export')
+    .description('download the current weights as a checkpoint (safetensors with PyTorch names)')
+    .argument('<id>')
+    .requiredOption('--out <file>', 'where to write it'),
+).action(runExport);
 
 program
   .command('worker')
