@@ -1,8 +1,15 @@
-// Builds the volunteer page (client/volunteer/index.html) with vite into node_modules/.cache/gradswarm/volunteer,
-// redone only when a client/shared/shaders source or package-lock.json is newer than the last build. The coordinator serves the result.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+// Builds the coordinator's two pages with one vite build (root client/) into node_modules/.cache/gradswarm/pages:
+//   index.html          the volunteer page (client/volunteer/index.html), served at /
+//   console/index.html  the researcher's console (client/console/index.html), served at /console/
+//   assets/…            both pages' hashed scripts and styles (base '/', so the HTML files use absolute URLs)
+// vite names each HTML output by its path under the root (volunteer/index.html); the volunteer page is moved up to
+// the root after the build, which its absolute asset URLs allow. Redone only when a client/shared/shaders source or
+// package-lock.json is newer than the last build. The coordinator serves the result.
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+
+/** the console's HTML file, relative to the build's folder */
+export const CONSOLE_HTML = join('console', 'index.html');
 
 function newest(dir: string): number {
   let t = 0;
@@ -14,17 +21,18 @@ function newest(dir: string): number {
   return t;
 }
 
-/** builds if stale; returns the folder with index.html */
+/** builds both pages if stale; returns the folder with index.html (the volunteer page) and console/index.html */
 export async function buildVolunteerPage(root: string, log: (line: string) => void = () => {}): Promise<string> {
-  const outDir = join(root, 'node_modules', '.cache', 'gradswarm', 'volunteer');
-  const stamp = join(outDir, 'index.html');
+  const outDir = join(root, 'node_modules', '.cache', 'gradswarm', 'pages');
+  const stamps = [join(outDir, 'index.html'), join(outDir, CONSOLE_HTML)];
   const lock = join(root, 'package-lock.json');
   const src = Math.max(existsSync(lock) ? statSync(lock).mtimeMs : 0, ...['client', 'shared', 'shaders'].map((d) => newest(join(root, d))));
-  if (existsSync(stamp) && statSync(stamp).mtimeMs >= src) return outDir;
-  log('building the volunteer page (vite)…');
+  if (stamps.every((s) => existsSync(s) && statSync(s).mtimeMs >= src)) return outDir;
+  log('building the volunteer page and the console (vite)…');
+  const client = join(root, 'client');
   const { build } = await import('vite');
   await build({
-    root: join(root, 'client', 'volunteer'),
+    root: client,
     base: '/',
     logLevel: 'warn',
     configFile: false,
@@ -36,7 +44,16 @@ export async function buildVolunteerPage(root: string, log: (line: string) => vo
         },
       },
     ],
-    build: { outDir, emptyOutDir: true, target: 'es2022', sourcemap: true, chunkSizeWarningLimit: 2000 },
+    build: {
+      outDir,
+      emptyOutDir: true,
+      target: 'es2022',
+      sourcemap: true,
+      chunkSizeWarningLimit: 2000,
+      rollupOptions: { input: { volunteer: join(client, 'volunteer', 'index.html'), console: join(client, 'console', 'index.html') } },
+    },
   });
+  renameSync(join(outDir, 'volunteer', 'index.html'), join(outDir, 'index.html'));
+  rmSync(join(outDir, 'volunteer'), { recursive: true, force: true });
   return outDir;
 }
