@@ -29,6 +29,9 @@ export const REFUSAL_CODES = [
   'stale', // computed on weights too old
   'bad-shape', // wrong gradient length or loss count
   'non-finite', // NaN or Inf in the loss or the gradient
+  'outlier', // the gradient's norm is far over the recent median
+  'banned', // too many strikes in this run
+  'rate-limited', // too many messages too fast
 ] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];
 

@@ -26,6 +26,8 @@ import { clipGrads } from '../../shared/train/clip.ts';
 import type { RunConfig } from '../../shared/train/run-config.ts';
 import { learningRate } from '../../shared/train/schedule.ts';
 import { optimizerSettings } from '../../client/train/trainer.ts';
+import { Rng } from '../../shared/rng.ts';
+import { centeredClip, coordinateMedian, l2, NormScreen, relDistance, trimmedMean } from './robust.ts';
 
 export interface WorkerInfo {
   workerId: string;
@@ -47,6 +49,22 @@ export interface WorkerStats extends WorkerInfo {
   refused: Record<string, number>;
   computeMs: number;
   connected: boolean;
+  /** strikes: refusals for non-finite, outlier or wrong-shape gradients, and failed spot checks */
+  strikes: number;
+  /** spot checks this worker's results passed / failed */
+  checksPassed: number;
+  checksFailed: number;
+  /** why the worker was banned from this run (at ban_after strikes), if it was */
+  banned?: string;
+}
+
+/** a spot-checked batch: the results so far (each a per-batch mean gradient), from distinct workers */
+interface SpotCheck {
+  /** results wanted before deciding: 2, or 3 after a disagreement */
+  need: number;
+  results: { workerId: string; grads: Float32Array; loss: number; computeMs: number }[];
+  /** workers that hold or held a lease of this batch (a batch is never checked by the worker it checks) */
+  holders: Set<string>;
 }
 
 interface LeaseRecord extends Lease {
@@ -130,6 +148,8 @@ export class SwarmRun extends EventEmitter<{
   status: [RunStatus, string];
   checkpoint: [string, number];
   error: [Error];
+  ban: [workerId: string, why: string];
+  'spot-check': [{ batch: number; failed: string }];
 }> {
   readonly layout: ParamLayout;
   readonly params: Float32Array;
@@ -158,6 +178,13 @@ export class SwarmRun extends EventEmitter<{
   private stepLossSum = 0;
   private stepComputeMs = 0;
   private stepLeases = 0;
+  /** robust aggregators: each applied lease's per-batch mean gradient */
+  private parts: Float32Array[] = [];
+  private momentumBuf?: Float32Array;
+  private readonly screen: NormScreen;
+  private checks = new Map<number, SpotCheck>();
+  /** spot-check outcomes: passed, failed (a tie broken by a third result), skipped (no second worker around) */
+  readonly spotChecks = { passed: 0, failed: 0, skipped: 0 };
   private stepStart = 0;
   private leaseSeq = 0;
   private timer?: ReturnType<typeof setInterval>;
@@ -182,6 +209,7 @@ export class SwarmRun extends EventEmitter<{
     this.accum = swarm.target_batch_size / data.batch_size;
     this.opt = new CpuAdamW(this.layout, optim);
     this.sum = new Float32Array(this.layout.size);
+    this.screen = new NormScreen(swarm.norm_screen);
     if (opts.resume) {
       this.params = Float32Array.from(opts.resume.params);
       this.opt.load(opts.resume.optimizer);
@@ -219,7 +247,7 @@ export class SwarmRun extends EventEmitter<{
     const t = Date.now();
     const s = this.workers.get(w.workerId);
     if (s) Object.assign(s, w, { lastSeen: t, connected: true });
-    else this.workers.set(w.workerId, { ...w, joinedAt: t, lastSeen: t, samples: 0, leases: 0, evalLeases: 0, refused: {}, computeMs: 0, connected: true });
+    else this.workers.set(w.workerId, { ...w, joinedAt: t, lastSeen: t, samples: 0, leases: 0, evalLeases: 0, refused: {}, computeMs: 0, connected: true, strikes: 0, checksPassed: 0, checksFailed: 0 });
   }
 
   /** the worker left (socket closed): its leases go back to the queue at once */
@@ -247,17 +275,17 @@ export class SwarmRun extends EventEmitter<{
   lease(workerId: string): LeaseReply {
     const w = this.workers.get(workerId);
     if (w) w.lastSeen = Date.now();
+    if (w?.banned) return refuse('banned', `banned from run ${this.id}: ${w.banned}`);
     if (this.status !== 'running') return this.status === 'paused' ? { ok: true, wait: 2000, why: 'the run is paused' } : refuse('run-not-running', `run ${this.id} is ${this.status}`);
     const { data, train, swarm } = this.config;
-    const take = (q: number[]) => q.splice(0, swarm.batches_per_lease);
+    const take = (q: number[]) => (q === this.pending ? this.takeTrain(workerId) : q.splice(0, swarm.batches_per_lease));
     let kind: Lease['kind'];
-    let batches: number[];
+    let batches: number[] = [];
     if (this.evalPending.length) {
       kind = 'eval';
       batches = take(this.evalPending);
-    } else if (this.pending.length) {
+    } else if (this.pending.length && (batches = take(this.pending)).length) {
       kind = 'train';
-      batches = take(this.pending);
     } else {
       return { ok: true, wait: 100 + Math.min(2000, this.leases.size * 50), why: `step ${this.version + 1}: waiting for ${this.leases.size} lease(s) out with other workers` };
     }
@@ -306,11 +334,18 @@ export class SwarmRun extends EventEmitter<{
       this.remember(sub.leaseId, 'expired');
       return refused(refuse('stale', `computed on version ${l.version}, ${behind} behind the current ${this.version} (max_staleness ${this.config.swarm.max_staleness})`));
     }
-    const bad = l.kind === 'train' ? this.checkTrain(sub) : this.checkEval(sub, l);
+    let bad = l.kind === 'train' ? this.checkTrain(sub) : this.checkEval(sub, l);
+    let norm = 0;
+    if (!bad && l.kind === 'train') {
+      norm = l2(sub.grads!) / l.batches.length;
+      const why = this.screen.check(norm);
+      if (why) bad = refuse('outlier', why);
+    }
     if (bad) {
       // the batches are not lost: back to the queue for someone else
       this.expire(sub.leaseId, l, false);
       this.finished.delete(sub.leaseId);
+      if (bad.code !== 'bad-message') this.strike(workerId, `${bad.code}: ${bad.reason}`);
       return refused(bad);
     }
     this.leases.delete(sub.leaseId);
@@ -320,21 +355,135 @@ export class SwarmRun extends EventEmitter<{
       sub.losses!.forEach((v, k) => (this.evalLosses[l.batches[k]] = v));
       if (w) w.evalLeases++;
       this.maybeFinishEval();
+    } else if (l.batches.length === 1 && this.checks.has(l.batches[0])) {
+      this.spotResult(l, workerId, sub);
     } else {
-      addInto(this.sum, sub.grads!);
-      this.stepBatches += l.batches.length;
-      this.stepComputeMs += sub.computeMs ?? 0;
-      this.stepLeases++;
-      this.stepLossSum += sub.loss! * l.batches.length;
-      for (const b of l.batches) this.applied.set(b, this.version);
-      if (w) {
-        w.samples += l.batches.length * l.B;
-        w.leases++;
-      }
+      this.apply(l.batches, l.B, sub.grads!, sub.loss!, sub.computeMs ?? 0, [workerId]);
     }
     const reply: SubmitReply = { ok: true, step: this.version, version: this.version };
     this.maybeCloseStep(false);
     return reply;
+  }
+
+  /** adds a train result (gradient summed over `batches`) into the open step and credits its workers */
+  private apply(batches: number[], B: number, grads: Float32Array, loss: number, computeMs: number, credit: string[]): void {
+    addInto(this.sum, grads);
+    if (this.config.swarm.aggregator !== 'mean') {
+      const part = Float32Array.from(grads);
+      if (batches.length > 1) for (let i = 0; i < part.length; i++) part[i] /= batches.length;
+      this.parts.push(part);
+    }
+    this.stepBatches += batches.length;
+    this.stepComputeMs += computeMs;
+    this.stepLeases++;
+    this.stepLossSum += loss * batches.length;
+    for (const b of batches) this.applied.set(b, this.version);
+    for (const id of credit) {
+      const w = this.workers.get(id);
+      if (w) {
+        w.samples += batches.length * B;
+        w.leases++;
+      }
+    }
+  }
+
+  /** a strike against a worker; at ban_after strikes it is banned from the run and its leases go back */
+  private strike(workerId: string, why: string): void {
+    const w = this.workers.get(workerId);
+    if (!w || w.banned) return;
+    w.strikes++;
+    if (w.strikes >= this.config.swarm.ban_after) {
+      w.banned = `${w.strikes} strikes, the last: ${why}`;
+      for (const [id, l] of this.leases) if (l.workerId === workerId) this.expire(id, l);
+      this.emit('ban', workerId, w.banned);
+    }
+  }
+
+  /** train batches for a lease: spot-checked ones alone and never to a worker that already holds them */
+  private takeTrain(workerId: string): number[] {
+    const out: number[] = [];
+    const q = this.pending;
+    for (let i = 0; i < q.length && out.length < this.config.swarm.batches_per_lease; ) {
+      const b = q[i];
+      const c = this.checks.get(b);
+      if (c) {
+        // with nobody else to check against, the check is dropped (and counted as skipped)
+        if (c.holders.has(workerId) && this.connectedWorkers < 2) {
+          q.splice(i, 1);
+          if (c.results.length === 1 && c.need === 2) this.resolveSingle(b, c);
+          continue;
+        }
+        if (c.holders.has(workerId) || out.length) {
+          i++;
+          continue;
+        }
+        c.holders.add(workerId);
+        q.splice(i, 1);
+        return [b];
+      }
+      out.push(b);
+      q.splice(i, 1);
+    }
+    return out;
+  }
+
+  private resolveSingle(b: number, c: SpotCheck): void {
+    const r = c.results[0];
+    this.checks.delete(b);
+    this.spotChecks.skipped++;
+    this.apply([b], this.config.data.batch_size, r.grads, r.loss, r.computeMs, [r.workerId]);
+  }
+
+  /** a result for a spot-checked batch: wait for its twin, compare, break ties with a third */
+  private spotResult(l: LeaseRecord, workerId: string, sub: Submission): void {
+    const b = l.batches[0];
+    const c = this.checks.get(b)!;
+    c.results.push({ workerId, grads: Float32Array.from(sub.grads!), loss: sub.loss!, computeMs: sub.computeMs ?? 0 });
+    if (c.results.length === 1 && this.connectedWorkers < 2) {
+      // nobody to compare with: drop the copy still queued and apply
+      const i = this.pending.indexOf(b);
+      if (i >= 0) this.pending.splice(i, 1);
+      return this.resolveSingle(b, c);
+    }
+    if (c.results.length < c.need) return;
+    const tol = this.config.swarm.spot_check_tolerance;
+    const [r0, r1, r2] = c.results;
+    if (c.need === 2) {
+      if (relDistance(r0.grads, r1.grads) <= tol) {
+        this.checks.delete(b);
+        this.spotChecks.passed++;
+        for (const r of c.results) this.workers.get(r.workerId)!.checksPassed++;
+        this.apply([b], l.B, r0.grads, r0.loss, (r0.computeMs + r1.computeMs) / 2, [r0.workerId, r1.workerId]);
+        return;
+      }
+      c.need = 3; // disagreement: a third volunteer decides
+      this.pending.push(b);
+      return;
+    }
+    // three results: the pair that agrees wins, the odd one out gets a strike
+    const pairs: [number, number, number][] = [
+      [0, 1, 2],
+      [0, 2, 1],
+      [1, 2, 0],
+    ];
+    this.checks.delete(b);
+    const agree = pairs.find(([i, j]) => relDistance(c.results[i].grads, c.results[j].grads) <= tol);
+    if (!agree) {
+      // no two agree: take the coordinate-wise median of the three, blame nobody
+      const med = new Float32Array(this.layout.size);
+      coordinateMedian([r0.grads, r1.grads, r2.grads], med);
+      this.spotChecks.failed++;
+      this.apply([b], l.B, med, (r0.loss + r1.loss + r2.loss) / 3, r2.computeMs, []);
+      return;
+    }
+    const [i, j, odd] = agree;
+    this.spotChecks.failed++;
+    for (const k of [i, j]) this.workers.get(c.results[k].workerId)!.checksPassed++;
+    const liar = c.results[odd].workerId;
+    this.workers.get(liar)!.checksFailed++;
+    this.emit('spot-check', { batch: b, failed: liar });
+    this.strike(liar, `batch ${b}: its gradient differs from two others by ${relDistance(c.results[odd].grads, c.results[i].grads).toPrecision(3)} (tolerance ${tol})`);
+    this.apply([b], l.B, c.results[i].grads, c.results[i].loss, c.results[i].computeMs, [c.results[i].workerId, c.results[j].workerId]);
   }
 
   private checkTrain(sub: Submission) {
@@ -411,6 +560,18 @@ export class SwarmRun extends EventEmitter<{
     this.stepLossSum = 0;
     this.stepComputeMs = 0;
     this.stepLeases = 0;
+    this.parts = [];
+    this.checks = new Map();
+    const frac = this.config.swarm.spot_check_fraction;
+    if (frac > 0) {
+      const rng = new Rng((this.config.train.seed ^ Math.imul(s + 1, 0x2545f491)) >>> 0);
+      for (const b of [...this.pending]) {
+        if (rng.uniform(0, 1) < frac) {
+          this.checks.set(b, { need: 2, results: [], holders: new Set() });
+          this.pending.push(b); // the second copy, for another worker
+        }
+      }
+    }
     this.stepStart = this.now();
   }
 
@@ -422,6 +583,7 @@ export class SwarmRun extends EventEmitter<{
     const t0 = this.now();
     const { optim, data } = this.config;
     const step = this.version;
+    this.aggregate();
     const clip = clipGrads(this.sum, optim.grad_clip, this.stepBatches);
     if (!clip.finite) {
       // every submission was finite, so the sum overflowed: drop the step's gradients and redo its batches
@@ -456,6 +618,33 @@ export class SwarmRun extends EventEmitter<{
     this.emit('progress', this.progress());
     if ((checkpoint_interval > 0 && this.version % checkpoint_interval === 0) || last) this.checkpoint();
     if (last && !this.evalOpen()) this.finish();
+  }
+
+  /**
+   * the step's gradient into this.sum as stepBatches × the aggregate (so clipping and AdamW read it as the mean
+   * path does): 'mean' leaves the running sum as it is; the robust aggregators replace it; momentum mixes in
+   */
+  private aggregate(): void {
+    const sw = this.config.swarm;
+    const n = this.sum.length;
+    if (sw.aggregator !== 'mean' && this.parts.length) {
+      const agg = new Float32Array(n);
+      if (sw.aggregator === 'trimmed_mean') trimmedMean(this.parts, sw.trim_fraction, agg);
+      else {
+        const start = new Float32Array(n);
+        coordinateMedian(this.parts, start);
+        centeredClip(this.parts, start, sw.clip_tau, sw.clip_iters, agg);
+      }
+      for (let i = 0; i < n; i++) this.sum[i] = agg[i] * this.stepBatches;
+    }
+    if (sw.momentum > 0) {
+      const m = (this.momentumBuf ??= new Float32Array(n));
+      const k = this.stepBatches;
+      for (let i = 0; i < n; i++) {
+        m[i] = sw.momentum * m[i] + (1 - sw.momentum) * (this.sum[i] / k);
+        this.sum[i] = m[i] * k;
+      }
+    }
   }
 
   private finish(): void {

@@ -52,6 +52,27 @@ export interface SwarmConfig {
   max_staleness: number;
   /** the share of volunteers this run gets when several runs are active (relative to the other runs' weights) */
   weight: number;
+  /**
+   * how a step's gradients are combined: 'mean' (exactly the single-worker step), 'trimmed_mean' (coordinate-wise,
+   * trim_fraction cut from each end) or 'centered_clip' (clip_iters rounds of clipping at clip_tau around the
+   * estimate, from the coordinate-wise median). The robust ones keep each lease's gradient until the step closes
+   * (memory: target_batch_size / (batch_size · batches_per_lease) gradients) and count each lease as one vote.
+   */
+  aggregator: 'mean' | 'trimmed_mean' | 'centered_clip';
+  trim_fraction: number;
+  /** 0: the median distance of the gradients to the estimate, each round */
+  clip_tau: number;
+  clip_iters: number;
+  /** refuse a gradient whose per-batch norm is over this many times the median of recent ones; 0: off */
+  norm_screen: number;
+  /** server-side momentum on the aggregated gradient (before clipping and AdamW); 0: off */
+  momentum: number;
+  /** share of train batches also computed by a second volunteer and compared (a third breaks a tie); 0: off */
+  spot_check_fraction: number;
+  /** the relative L2 distance two honest results of one batch may differ by (different GPUs round differently) */
+  spot_check_tolerance: number;
+  /** strikes (non-finite, outlier, wrong shape, a failed spot check) before a volunteer is banned from the run */
+  ban_after: number;
 }
 
 export interface RunConfig {
@@ -81,6 +102,15 @@ export const SWARM_DEFAULTS: SwarmConfig = {
   min_batch_size: 1,
   max_staleness: 1,
   weight: 1,
+  aggregator: 'mean',
+  trim_fraction: 0.2,
+  clip_tau: 0,
+  clip_iters: 3,
+  norm_screen: 10,
+  momentum: 0,
+  spot_check_fraction: 0,
+  spot_check_tolerance: 1e-3,
+  ban_after: 5,
 };
 
 const posInt = (d: number) => z.number({ error: 'must be an integer >= 1' }).int({ error: 'must be an integer >= 1' }).min(1, { error: 'must be an integer >= 1' }).default(d);
@@ -110,6 +140,15 @@ const swarmSchema = z.strictObject({
   min_batch_size: posInt(SWARM_DEFAULTS.min_batch_size),
   max_staleness: natInt(SWARM_DEFAULTS.max_staleness),
   weight: z.number({ error: 'must be a number > 0' }).positive({ error: 'must be a number > 0' }).default(SWARM_DEFAULTS.weight),
+  aggregator: z.enum(['mean', 'trimmed_mean', 'centered_clip'], { error: "must be 'mean', 'trimmed_mean' or 'centered_clip'" }).default(SWARM_DEFAULTS.aggregator),
+  trim_fraction: z.number({ error: 'must be a number in [0, 0.5)' }).min(0, { error: 'must be a number in [0, 0.5)' }).lt(0.5, { error: 'must be a number in [0, 0.5)' }).default(SWARM_DEFAULTS.trim_fraction),
+  clip_tau: z.number({ error: 'must be a number >= 0' }).min(0, { error: 'must be a number >= 0' }).default(SWARM_DEFAULTS.clip_tau),
+  clip_iters: posInt(SWARM_DEFAULTS.clip_iters),
+  norm_screen: z.number({ error: 'must be 0 (off) or a number > 1' }).refine((v) => v === 0 || v > 1, { error: 'must be 0 (off) or a number > 1' }).default(SWARM_DEFAULTS.norm_screen),
+  momentum: z.number({ error: 'must be a number in [0, 1)' }).min(0, { error: 'must be a number in [0, 1)' }).lt(1, { error: 'must be a number in [0, 1)' }).default(SWARM_DEFAULTS.momentum),
+  spot_check_fraction: z.number({ error: 'must be a number in [0, 1]' }).min(0, { error: 'must be a number in [0, 1]' }).max(1, { error: 'must be a number in [0, 1]' }).default(SWARM_DEFAULTS.spot_check_fraction),
+  spot_check_tolerance: z.number({ error: 'must be a number > 0' }).positive({ error: 'must be a number > 0' }).default(SWARM_DEFAULTS.spot_check_tolerance),
+  ban_after: posInt(SWARM_DEFAULTS.ban_after),
 });
 
 const SECTIONS = ['model', 'data', 'optim', 'train', 'swarm'];

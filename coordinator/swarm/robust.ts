@@ -1,0 +1,100 @@
+// Robust aggregation against faulty and hostile volunteers (pure functions over flat gradients; no state).
+//  - screenNorm: a gradient whose norm is over `factor` × the median of recent accepted norms is refused;
+//  - trimmedMean: coordinate-wise, the top and bottom `trim` share of values dropped (Yin et al. 2018);
+//  - centeredClip: iterative clipping around the current estimate, v ← v + mean_i clip_τ(g_i − v) (Karimireddy,
+//    He & Jaggi 2021; BTARD, Gorbunov et al. 2021): a few workers sending huge vectors move v by at most τ each.
+// Every gradient here is one lease's per-batch mean gradient, so honest parts have comparable norms.
+
+export function l2(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * a[i];
+  return Math.sqrt(s);
+}
+
+export function median(xs: readonly number[]): number {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** ‖a − b‖ / max(‖a‖, ‖b‖): 0 for equal vectors, ~1e-6 for honest fp differences between GPUs */
+export function relDistance(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d += (a[i] - b[i]) ** 2;
+  const n = Math.max(l2(a), l2(b));
+  return n === 0 ? (d === 0 ? 0 : Infinity) : Math.sqrt(d) / n;
+}
+
+/** the recent accepted gradient norms, and the screen against their median */
+export class NormScreen {
+  private readonly norms: number[] = [];
+
+  constructor(
+    /** refuse above factor × median; 0 turns screening off */
+    readonly factor: number,
+    readonly window = 64,
+    /** the median is trusted from this many accepted norms on */
+    readonly warmup = 4,
+  ) {}
+
+  get medianNorm(): number {
+    return median(this.norms);
+  }
+
+  /** undefined when accepted (and remembered), else why not */
+  check(norm: number): string | undefined {
+    if (this.factor > 0 && this.norms.length >= this.warmup) {
+      const m = this.medianNorm;
+      if (norm > this.factor * m) return `gradient norm ${norm.toPrecision(3)} is over ${this.factor}× the median ${m.toPrecision(3)} of recent gradients`;
+    }
+    this.norms.push(norm);
+    if (this.norms.length > this.window) this.norms.shift();
+    return undefined;
+  }
+}
+
+/** coordinate-wise trimmed mean of parts into out: drop ⌊trim·k⌋ values from each end (at least one kept) */
+export function trimmedMean(parts: Float32Array[], trim: number, out: Float32Array): void {
+  const k = parts.length;
+  const cut = Math.min(Math.floor(trim * k), Math.floor((k - 1) / 2));
+  const col = new Float64Array(k);
+  for (let i = 0; i < out.length; i++) {
+    for (let j = 0; j < k; j++) col[j] = parts[j][i];
+    col.sort();
+    let s = 0;
+    for (let j = cut; j < k - cut; j++) s += col[j];
+    out[i] = s / (k - 2 * cut);
+  }
+}
+
+/**
+ * CenteredClip: start from `start` (e.g. the coordinate-wise median or the last aggregate), then `iters` times
+ * v ← v + (1/k) Σ_i (g_i − v) · min(1, τ / ‖g_i − v‖). τ ≤ 0 picks the median distance of the parts to the start.
+ */
+export function centeredClip(parts: Float32Array[], start: Float32Array, tau: number, iters: number, out: Float32Array): void {
+  const n = out.length;
+  const k = parts.length;
+  out.set(start);
+  const step = new Float64Array(n);
+  for (let it = 0; it < iters; it++) {
+    const dists = parts.map((g) => {
+      let d = 0;
+      for (let i = 0; i < n; i++) d += (g[i] - out[i]) ** 2;
+      return Math.sqrt(d);
+    });
+    const t = tau > 0 ? tau : median(dists);
+    step.fill(0);
+    for (let j = 0; j < k; j++) {
+      const c = dists[j] > t && dists[j] > 0 ? t / dists[j] : 1;
+      const g = parts[j];
+      for (let i = 0; i < n; i++) step[i] += (g[i] - out[i]) * c;
+    }
+    for (let i = 0; i < n; i++) out[i] += step[i] / k;
+  }
+}
+
+/** coordinate-wise median (CenteredClip's default start: robust to a minority of any size of vectors) */
+export function coordinateMedian(parts: Float32Array[], out: Float32Array): void {
+  trimmedMean(parts, 0.5, out);
+}
