@@ -14,6 +14,15 @@ import { LossChart, type RunHistory } from './chart.ts';
 import { errorProblem, gpuOpenProblem, lostProblem, webgpuProblem, type Problem } from './problems.ts';
 import { loadSettings, saveSettings } from './settings.ts';
 
+/** "Chrome 156 on Linux": how the researcher's console names this volunteer (nothing more identifying) */
+function browserName(): string {
+  const ua = navigator.userAgent;
+  const m = /(Edg|Firefox|Chrome|Version)\/(\d+)/.exec(ua);
+  const name = m ? `${m[1] === 'Edg' ? 'Edge' : m[1] === 'Version' ? 'Safari' : m[1]} ${m[2]}` : 'a browser';
+  const os = /Windows|Mac OS X|Android|iPhone|iPad|CrOS|Linux/.exec(ua)?.[0].replace('Mac OS X', 'macOS').replace('CrOS', 'ChromeOS');
+  return os ? `${name} on ${os}` : name;
+}
+
 const $ = <E extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as E;
 
 function showStatus(state: string, text: string): void {
@@ -151,7 +160,7 @@ async function main(): Promise<void> {
   const worker = new Worker({
     gpu,
     socket,
-    hello: { kind: 'browser', adapter: gpu.adapterName, fallback: gpu.isFallback, name: 'browser' },
+    hello: { kind: 'browser', adapter: gpu.adapterName, fallback: gpu.isFallback, name: browserName() },
     fetchBytes: async (path) => {
       const r = await fetch(new URL(path, location.origin));
       if (!r.ok) throw new Error(`GET ${path}: HTTP ${r.status}`);
