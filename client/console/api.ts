@@ -52,6 +52,11 @@ export interface VolunteerRow {
   refused: Record<string, number>;
   computeMs: number;
   connected: boolean;
+  /** strikes (bad gradients, failed spot checks) and the ban they led to (coordinator/swarm/run.ts WorkerStats) */
+  strikes: number;
+  checksPassed: number;
+  checksFailed: number;
+  banned?: string;
 }
 
 /** the summary plus the run's record; `workers` here is the volunteers table, not the count */

@@ -56,6 +56,10 @@ export function volunteersTable(body: HTMLTableSectionElement, workers: Voluntee
         h('td', { class: 'num' }, ago(w.lastSeen)),
         h('td', {}, w.connected ? h('span', { class: 'dot on' }, 'yes') : h('span', { class: 'dot' }, 'no')),
         h('td', { class: Object.keys(w.refused).length ? 'warn' : '' }, refusals(w.refused)),
+        h('td', { class: w.checksFailed ? 'warn' : '' }, w.checksPassed || w.checksFailed ? `${w.checksPassed} passed, ${w.checksFailed} failed` : '–'),
+        w.banned
+          ? h('td', { class: 'banned', title: w.banned, 'data-banned': 'yes' }, `banned: ${w.banned}`)
+          : h('td', { class: w.strikes ? 'warn' : '' }, w.strikes ? `${w.strikes} strike${w.strikes > 1 ? 's' : ''}` : 'good'),
       ),
     ),
   );
