@@ -30,6 +30,7 @@ import { encodeCheckpoint } from '../../shared/models/checkpoint.ts';
 import { parseRunConfig } from '../../shared/train/run-config.ts';
 import { latestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
 import { bearer, loadOrCreateToken, tokenMatches, type AdminToken } from './auth.ts';
+import { IngestGate } from './ingest-gate.ts';
 import { appendMetric, loadMetrics, loadRunRecords, runDir, saveRunRecord, type RunRecord } from './registry.ts';
 import { loadCorpus } from '../data/corpus.ts';
 import { SwarmRun, type WorkerInfo } from './run.ts';
@@ -49,6 +50,11 @@ export interface CoordinatorOptions {
   log?: Logger;
   /** the admin token; default: GRADSWARM_TOKEN or <dataDir>/admin-token (made at the first start) */
   token?: string;
+  /**
+   * bytes of gradients that may arrive at once (./ingest-gate.ts; default 64 MiB, at least one gradient): bounds the
+   * coordinator's memory when many workers submit together, at the price of uploads taking turns
+   */
+  ingestBudgetBytes?: number;
 }
 
 interface TokenBlob {
@@ -90,6 +96,7 @@ const quietLog: Logger = { info: () => {}, warn: () => {} };
 
 export class Coordinator {
   readonly runs = new Map<string, SwarmRun>();
+  readonly ingest: IngestGate;
   readonly http: HttpServer;
   readonly io: Server<ClientToServerEvents, ServerToClientEvents>;
   private readonly blobs = new Map<string, TokenBlob>();
@@ -121,6 +128,8 @@ export class Coordinator {
       connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: false },
     });
     this.io.on('connection', (s) => this.onConnection(s));
+    this.ingest = new IngestGate({ budgetBytes: o.ingestBudgetBytes ?? 64 << 20 });
+    this.io.engine.on('connection', (conn: Parameters<IngestGate['watch']>[0]) => this.ingest.watch(conn));
     // the console's live feed: only with the admin token
     const admin = this.adminNs();
     admin.use((socket, next) => (tokenMatches((socket.handshake.auth as { token?: unknown })?.token, this.admin.token) ? next() : next(new Error('unauthorized: the admin token is missing or wrong'))));
@@ -180,6 +189,7 @@ export class Coordinator {
       r.dispose();
       await r.flushCheckpoints();
     }
+    this.ingest.close();
     this.io.disconnectSockets(true);
     await new Promise<void>((ok) => this.io.close(() => ok()));
     this.http.closeAllConnections?.();
@@ -245,6 +255,7 @@ export class Coordinator {
     const bytes = run.layout.size * 4;
     // the largest frame is a gradient or the weights, plus msgpack's few bytes of framing
     const need = bytes + (64 << 10);
+    this.ingest.frameBytes = Math.max(this.ingest.frameBytes, need);
     if (need > (this.io.engine.opts.maxHttpBufferSize ?? 0)) {
       this.io.engine.opts.maxHttpBufferSize = need;
       // websocket frames are limited by the ws server, which engine.io built from that option at construction: raise

@@ -1,0 +1,152 @@
+// A simulated swarm worker for the coordinator benchmark (bench/swarm.ts) and its test: a real socket.io-client
+// with the msgpack parser (shared/codec.ts) speaking shared/protocol.ts by hand (hello, join, lease, submit), with a
+// given gradient instead of a GPU. It keeps only the weights version of the 'weights' broadcasts, not the weights.
+//
+// One difference from client/worker/loop.ts, on purpose: told to wait (the step's leases are all out), the real
+// loop sleeps the coordinator's hint (100 ms + 50 ms per lease out, up to 2.1 s); the simulated worker leases again
+// as soon as the next weights arrive (or the hint runs out), so the benchmark measures the coordinator, not the
+// polling interval.
+import { io, type Socket } from 'socket.io-client';
+import { parser } from '../shared/codec.ts';
+import { PROTOCOL_VERSION, type ClientToServerEvents, type Lease, type ServerToClientEvents } from '../shared/protocol.ts';
+
+export type SimSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+type Reply<E extends keyof ClientToServerEvents> = Parameters<Parameters<ClientToServerEvents[E]>[1]>[0];
+
+export interface SimStats {
+  /** train leases whose gradient the coordinator accepted */
+  accepted: number;
+  /** eval leases answered */
+  evals: number;
+  /** lease requests answered with "wait" */
+  waits: number;
+  /** gradient bytes submitted (the Float32Array's, without framing) */
+  gradBytes: number;
+}
+
+/** a connected socket.io client (websocket only, msgpack frames, no reconnection) */
+export async function connectSim(url: string, timeoutMs = 30_000): Promise<SimSocket> {
+  const s = io(url, { parser, transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs }) as SimSocket;
+  await new Promise<void>((ok, fail) => {
+    s.once('connect', () => ok());
+    s.once('connect_error', (e) => fail(new Error(`cannot connect to ${url}: ${e.message}`)));
+  });
+  return s;
+}
+
+export class SimWorker {
+  readonly stats: SimStats = { accepted: 0, evals: 0, waits: 0, gradBytes: 0 };
+  /** the newest weights version this worker has (from the join, then the broadcasts) */
+  version: number;
+  private wake: (() => void)[] = [];
+
+  private constructor(
+    readonly socket: SimSocket,
+    readonly workerId: string,
+    readonly runId: string,
+    /** parameters of the run's model: the gradient's length */
+    readonly paramCount: number,
+    version: number,
+    private readonly ackTimeoutMs: number,
+  ) {
+    this.version = version;
+    socket.on('weights', (m) => {
+      if (m.runId !== this.runId || m.version <= this.version) return;
+      this.version = m.version;
+      for (const w of this.wake.splice(0)) w();
+    });
+  }
+
+  /** connect, hello and join (`runId`, or the run the coordinator picks) */
+  static async join(url: string, o: { runId?: string; name?: string; ackTimeoutMs?: number } = {}): Promise<SimWorker> {
+    const ackTimeoutMs = o.ackTimeoutMs ?? 120_000;
+    const s = await connectSim(url);
+    try {
+      const w = await ask(s, 'hello', { protocol: PROTOCOL_VERSION, kind: 'sim', name: o.name ?? 'sim' }, ackTimeoutMs);
+      if (!w.ok) throw new Error(`hello refused: ${w.code}: ${w.reason}`);
+      const j = await ask(s, 'join', o.runId ? { runId: o.runId } : {}, ackTimeoutMs);
+      if (!j.ok) throw new Error(`join refused: ${j.code}: ${j.reason}`);
+      return new SimWorker(s, w.workerId, j.run.runId, j.run.paramCount, j.version, ackTimeoutMs);
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+  }
+
+  /**
+   * One lease request and its answer: a train lease is answered with `grads` (and `loss`), an eval lease with
+   * `loss` per batch; "wait" is waited out until newer weights arrive or the hint's time passes.
+   */
+  async round(grads: Float32Array<ArrayBuffer>, loss = 2.5): Promise<'submitted' | 'waited'> {
+    if (grads.length !== this.paramCount) throw new Error(`the gradient has ${grads.length} elements; the run's model has ${this.paramCount}`);
+    const r = await ask(this.socket, 'lease', { runId: this.runId, version: Math.max(0, this.version) }, this.ackTimeoutMs);
+    if (!r.ok) throw new Error(`lease refused: ${r.code}: ${r.reason}`);
+    if ('wait' in r) {
+      this.stats.waits++;
+      await this.newerThan(this.version, r.wait);
+      return 'waited';
+    }
+    await this.weightsFor(r.lease);
+    const base = { runId: this.runId, leaseId: r.lease.leaseId, version: r.lease.version, computeMs: 0 };
+    const train = r.lease.kind === 'train';
+    const s = await ask(this.socket, 'submit', train ? { ...base, loss, grads } : { ...base, losses: r.lease.batches.map(() => loss) }, this.ackTimeoutMs);
+    if (!s.ok) throw new Error(`submission refused: ${s.code}: ${s.reason}`);
+    if (train) {
+      this.stats.accepted++;
+      this.stats.gradBytes += grads.byteLength;
+    } else this.stats.evals++;
+    return 'submitted';
+  }
+
+  /** rounds until stop() says so (checked between rounds) */
+  async run(grads: Float32Array<ArrayBuffer>, stop: () => boolean): Promise<void> {
+    while (!stop()) await this.round(grads);
+  }
+
+  close(): void {
+    for (const w of this.wake.splice(0)) w();
+    this.socket.close();
+  }
+
+  /** resolves when a version > v has arrived, or after ms */
+  private newerThan(v: number, ms: number): Promise<void> {
+    if (this.version > v) return Promise.resolve();
+    return new Promise((ok) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        ok();
+      }
+      this.wake.push(done);
+    });
+  }
+
+  /** the lease's weights: a socket delivers in order, so the broadcast that opened the lease's step came first; else ask */
+  private async weightsFor(lease: Lease): Promise<void> {
+    if (this.version >= lease.version) return;
+    await this.newerThan(this.version, 5_000);
+    if (this.version >= lease.version) return;
+    const w = await ask(this.socket, 'weights', { runId: this.runId }, this.ackTimeoutMs);
+    if (!w.ok) throw new Error(`weights refused: ${w.code}: ${w.reason}`);
+    this.version = Math.max(this.version, w.version);
+  }
+}
+
+function ask<E extends keyof ClientToServerEvents>(s: SimSocket, event: E, payload: Parameters<ClientToServerEvents[E]>[0], timeoutMs: number): Promise<Reply<E>> {
+  const t = s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Reply<E>> } };
+  return t.timeout(timeoutMs).emitWithAck(event, payload);
+}
+
+/** a gradient of n small uniform values (deterministic from seed), finite and summing to no overflow */
+export function randomGradient(n: number, seed = 1, scale = 1e-3): Float32Array<ArrayBuffer> {
+  const g = new Float32Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    g[i] = ((x >>> 0) / 4294967296 - 0.5) * scale;
+  }
+  return g;
+}

@@ -1,0 +1,94 @@
+// The coordinator's ingest gate (coordinator/swarm/ingest-gate.ts): large frames arrive on at most `slots` sockets at
+// a time, the others are paused and resumed in order as frames complete; small messages pass; a socket paused too
+// long is let in over the budget. Then the same against a live coordinator with a one-gradient budget, driven by
+// the benchmark's simulated workers (bench/swarm-sim.ts): uploads take turns and every batch is still applied once.
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { randomGradient, SimWorker } from '../../bench/swarm-sim.ts';
+import { IngestGate, type EngineConn } from '../../coordinator/swarm/ingest-gate.ts';
+import type { Coordinator } from '../../coordinator/swarm/server.ts';
+import { sleep, startCoordinator, tinyRun, until } from './helpers.ts';
+
+class FakeWs extends EventEmitter {
+  readonly _socket = new EventEmitter();
+  paused = false;
+  pause() {
+    this.paused = true;
+  }
+  resume() {
+    this.paused = false;
+  }
+  /** n bytes arrive on the TCP socket */
+  data(n: number) {
+    this._socket.emit('data', new Uint8Array(n));
+  }
+}
+
+function conn(ws: FakeWs): EngineConn {
+  return { transport: { name: 'websocket', socket: ws }, on: () => {} };
+}
+
+let gate: IngestGate | undefined;
+let coord: Coordinator | undefined;
+afterEach(async () => {
+  gate?.close();
+  await coord?.close();
+  gate = coord = undefined;
+});
+
+describe('ingest gate', () => {
+  it('lets large frames in on `slots` sockets, pauses the rest and resumes them in order; small messages pass', () => {
+    gate = new IngestGate({ budgetBytes: 2000, smallBytes: 100 });
+    gate.frameBytes = 1000; // 2 slots
+    const [a, b, c, d, small] = [new FakeWs(), new FakeWs(), new FakeWs(), new FakeWs(), new FakeWs()];
+    for (const w of [a, b, c, d, small]) gate.watch(conn(w));
+    for (const w of [a, b, c, d]) w.data(150);
+    small.data(60);
+    small.emit('message');
+    expect([a.paused, b.paused, c.paused, d.paused, small.paused]).toEqual([false, false, true, true, false]);
+    expect(gate.waiting).toBe(2);
+    a.data(850);
+    a.emit('message'); // a's frame is complete: c goes next
+    expect([c.paused, d.paused]).toEqual([false, true]);
+    b.emit('close'); // a socket that leaves gives its slot back
+    expect(d.paused).toBe(false);
+    expect(gate.waiting).toBe(0);
+    expect(gate.paused).toBe(2);
+  });
+
+  it('lets a socket in over the budget after maxWaitMs', async () => {
+    gate = new IngestGate({ budgetBytes: 1000, smallBytes: 100, maxWaitMs: 50 });
+    gate.frameBytes = 1000; // 1 slot
+    const [a, b] = [new FakeWs(), new FakeWs()];
+    gate.watch(conn(a));
+    gate.watch(conn(b));
+    a.data(500);
+    b.data(500);
+    expect(b.paused).toBe(true);
+    await sleep(1200); // the gate looks once a second
+    expect(b.paused).toBe(false);
+    expect(gate.overdueAdmits).toBe(1);
+  });
+
+  it('a live coordinator with a one-gradient budget: simulated workers take turns uploading, every batch is applied once', async () => {
+    coord = await startCoordinator();
+    (coord.ingest as unknown as { o: { budgetBytes: number } }).o.budgetBytes = 1; // one frame at a time
+    // ~1.2 M parameters: a 5 MB gradient, more than one read of the socket (libuv reads up to 32 × 64 KiB per turn)
+    const run = await coord.addRun(tinyRun({ model: { n_layer: 4, n_head: 4, n_embd: 160 }, swarm: { target_batch_size: 16 } }), { id: 'gate' });
+    expect(run.layout.size * 4).toBeGreaterThan(4 << 20);
+    const sims = await Promise.all([0, 1, 2, 3].map((i) => SimWorker.join(coord!.url, { runId: 'gate', name: `sim-${i}`, ackTimeoutMs: 20_000 })));
+    const grads = randomGradient(run.layout.size, 3);
+    let stop = false;
+    const loops = sims.map((s) => s.run(grads, () => stop));
+    await until(() => run.version >= 3, 60_000, 'three steps');
+    stop = true;
+    await Promise.all(loops);
+    expect(coord.ingest.paused).toBeGreaterThan(0);
+    expect(coord.ingest.overdueAdmits).toBe(0);
+    // 4 batches per step, each applied once, in its own step
+    for (let b = 0; b < 12; b++) expect(run.applied.get(b)).toBe(Math.floor(b / 4));
+    for (const s of sims) expect(s.stats.accepted).toBeGreaterThan(0);
+    await until(() => sims.every((s) => s.version === run.version), 10_000, 'the last weights broadcast');
+    for (const s of sims) s.close();
+  });
+});
