@@ -181,14 +181,20 @@ export interface ServerToClientEvents {
   refused: (m: Refusal) => void;
 }
 
-/** the schema of each inbound event's payload */
-export const INBOUND = {
+const inbound = {
   hello: helloSchema,
   join: joinSchema,
   lease: leaseRequestSchema,
   submit: submissionSchema,
   weights: weightsRequestSchema,
 } as const;
+
+/**
+ * the schema of each inbound event's payload. No prototype: the event name comes off the wire, and an event named
+ * 'toString', 'constructor' or '__proto__' must find no schema here (with Object.prototype behind it, it found a
+ * function, whose missing safeParse threw out of the socket middleware and killed the coordinator)
+ */
+export const INBOUND: typeof inbound = Object.freeze(Object.setPrototypeOf(inbound, null));
 
 /** one line naming every schema problem of a payload, by path */
 export function schemaProblems(e: z.ZodError): string {
