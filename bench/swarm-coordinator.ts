@@ -1,0 +1,226 @@
+// Child process of the swarm benchmark (bench/swarm.ts): a real Coordinator alone in its process, so its memory and
+// event loop are its own, with probes that do not touch its code:
+//   - every inbound frame: a listener put first on each engine.io connection's 'data' (the frame as ws assembled it,
+//     before socket.io decodes it) notes the time and size; frames of at least the model's bytes are gradients;
+//   - the run's 'step' event (after clipping and AdamW) and its 'weights' event after the coordinator's own listener
+//     has broadcast them (encoded and handed to every socket).
+// Overhead of a step = broadcast done − arrival of the gradient frame that closed the step. Peak memory: VmHWM of
+// /proc/self/status, reset (clear_refs 5) when measuring starts.
+//
+// Protocol over IPC: parent → {type:'run', config, warmupSteps, minSteps, maxSteps, minSeconds, maxSeconds};
+// child → {type:'ready', url, rss}, {type:'added', runId, paramCount, rss}, {type:'result', result}, {type:'error'}.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Coordinator } from '../coordinator/swarm/server.ts';
+import { Encoder } from '../shared/codec.ts';
+import type { StepRecord } from '../coordinator/swarm/run.ts';
+import type { RunConfig } from '../shared/train/run-config.ts';
+
+export interface MeasureRequest {
+  type: 'run';
+  config: RunConfig;
+  /** steps before measuring (the first includes every worker's first lease) */
+  warmupSteps: number;
+  /** measure at least minSteps and minSeconds, at most maxSteps or maxSeconds (whichever comes first) */
+  minSteps: number;
+  maxSteps: number;
+  minSeconds: number;
+  maxSeconds: number;
+}
+
+export interface StepSample {
+  step: number;
+  /** last gradient frame → broadcast handed to the sockets */
+  overheadMs: number;
+  /** last gradient frame → 'step' event: socket.io decode, validation, finite check and sum, clip + AdamW */
+  closeMs: number;
+  /** of closeMs: clip + AdamW (StepRecord.aggregateMs) */
+  aggregateMs: number;
+  /** 'step' event → broadcast done: msgpack encode of the weights and the writes to every socket */
+  broadcastMs: number;
+  /** of broadcastMs: the msgpack encode of the weights frame (once for all sockets) */
+  encodeMs: number;
+  /** the step's wall time (StepRecord.ms: first lease of the step → close) */
+  stepMs: number;
+}
+
+export interface MeasureResult {
+  paramCount: number;
+  steps: StepSample[];
+  /** wall ms from the broadcast that ended the warm-up to the last measured broadcast */
+  wallMs: number;
+  /** gradient frames and their bytes received in that window */
+  gradFrames: number;
+  gradBytes: number;
+  /** every inbound frame's bytes in the window */
+  inBytes: number;
+  /** coordinator CPU time (user + system) in the window */
+  cpuMs: number;
+  /** RSS before the run was added (Node, modules, socket.io), after it, at the end, and the peak while measuring */
+  rssIdle: number;
+  rssAdded: number;
+  rssEnd: number;
+  rssPeak: number;
+  /** peak RSS from the start of the process to the start of measuring (joins: one weights copy per worker) */
+  rssPeakBefore: number;
+  heapUsedEnd: number;
+  arrayBuffersEnd: number;
+  /** the coordinator's ingest gate while measuring: uploads paused, and let in over the budget after waiting */
+  gatePaused: number;
+  gateOverdue: number;
+}
+
+const send = (m: unknown) => process.send!(m);
+
+function hwm(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+function resetHwm(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const frameBytes = (d: unknown): number => (d instanceof Uint8Array ? d.byteLength : d instanceof ArrayBuffer ? d.byteLength : typeof d === 'string' ? d.length : 0);
+
+async function main(): Promise<void> {
+  const budget = process.env.GRADSWARM_BENCH_INGEST_BUDGET;
+  const coord = new Coordinator({
+    port: 0,
+    host: '127.0.0.1',
+    dataDir: mkdtempSync(join(tmpdir(), 'gradswarm-bench-swarm-')),
+    token: 'bench',
+    ingestBudgetBytes: budget ? Number(budget) : undefined,
+  });
+  const url = await coord.listen();
+  const rssIdle = process.memoryUsage.rss();
+  send({ type: 'ready', url, rss: rssIdle });
+
+  let gradThreshold = Infinity;
+  // the frame encoder socket.io uses (one Encoder, shared by every broadcast): time the large frames it packs
+  let encodeMs = 0;
+  const encode = Encoder.prototype.encode;
+  Encoder.prototype.encode = function (this: Encoder, packet) {
+    const t = performance.now();
+    const out = encode.call(this, packet);
+    if (out[0].byteLength >= gradThreshold) encodeMs = performance.now() - t;
+    return out;
+  };
+  let lastGradAt = 0;
+  let measuring = false;
+  let gradFrames = 0;
+  let gradBytes = 0;
+  let inBytes = 0;
+  coord.io.engine.on('connection', (conn: { prependListener(e: 'data', f: (d: unknown) => void): void }) => {
+    conn.prependListener('data', (d) => {
+      const n = frameBytes(d);
+      if (n >= gradThreshold) {
+        lastGradAt = performance.now();
+        if (measuring) {
+          gradFrames++;
+          gradBytes += n;
+        }
+      }
+      if (measuring) inBytes += n;
+    });
+  });
+
+  if (process.env.GRADSWARM_BENCH_MEMTRACE) {
+    const t0 = performance.now();
+    setInterval(() => {
+      const u = process.memoryUsage();
+      if (measuring) console.error(`mem ${((performance.now() - t0) / 1000).toFixed(2)} rss ${(u.rss / 2 ** 20).toFixed(0)} heap ${(u.heapUsed / 2 ** 20).toFixed(0)} ab ${(u.arrayBuffers / 2 ** 20).toFixed(0)} ext ${(u.external / 2 ** 20).toFixed(0)}`);
+    }, 50).unref();
+  }
+  process.on('message', (raw) => {
+    const m = raw as MeasureRequest;
+    if (m.type !== 'run') return;
+    void measure(m).catch((e: Error) => send({ type: 'error', message: e.stack ?? e.message }));
+  });
+
+  async function measure(m: MeasureRequest): Promise<void> {
+    const run = await coord.addRun(m.config, { id: 'bench' });
+    const paramCount = run.layout.size;
+    gradThreshold = paramCount * 4;
+    const rssAdded = process.memoryUsage.rss();
+    send({ type: 'added', runId: run.id, paramCount, rss: rssAdded });
+    run.on('error', (e) => send({ type: 'error', message: `run: ${e.message}` }));
+
+    const steps: StepSample[] = [];
+    let stepAt = 0;
+    let rec: StepRecord | undefined;
+    let t0 = 0;
+    let cpu0 = process.cpuUsage();
+    let rssPeakBefore = 0;
+    let gate0 = { paused: 0, overdue: 0 };
+    run.on('step', (r) => {
+      stepAt = performance.now();
+      rec = r;
+    });
+    run.on('weights', (version) => {
+      const t = performance.now();
+      if (version === m.warmupSteps) {
+        rssPeakBefore = hwm();
+        resetHwm();
+        measuring = true;
+        gate0 = { paused: coord.ingest.paused, overdue: coord.ingest.overdueAdmits };
+        t0 = t;
+        cpu0 = process.cpuUsage();
+        return;
+      }
+      if (!measuring || !rec) return;
+      steps.push({
+        step: version,
+        overheadMs: t - lastGradAt,
+        closeMs: stepAt - lastGradAt,
+        aggregateMs: rec.aggregateMs,
+        broadcastMs: t - stepAt,
+        encodeMs,
+        stepMs: rec.ms,
+      });
+      const elapsed = (t - t0) / 1000;
+      const enough = steps.length >= m.minSteps && elapsed >= m.minSeconds;
+      if (enough || steps.length >= m.maxSteps || elapsed >= m.maxSeconds) {
+        measuring = false;
+        const cpu = process.cpuUsage(cpu0);
+        const mem = process.memoryUsage();
+        const result: MeasureResult = {
+          paramCount,
+          steps,
+          wallMs: t - t0,
+          gradFrames,
+          gradBytes,
+          inBytes,
+          cpuMs: (cpu.user + cpu.system) / 1000,
+          rssIdle,
+          rssAdded,
+          rssEnd: mem.rss,
+          rssPeak: hwm(),
+          rssPeakBefore,
+          heapUsedEnd: mem.heapUsed,
+          arrayBuffersEnd: mem.arrayBuffers,
+          gatePaused: coord.ingest.paused - gate0.paused,
+          gateOverdue: coord.ingest.overdueAdmits - gate0.overdue,
+        };
+        run.setStatus('paused', 'benchmark done');
+        send({ type: 'result', result });
+      }
+    });
+  }
+
+  process.on('disconnect', () => {
+    void coord.close().finally(() => process.exit(0));
+  });
+}
+
+main().catch((e: Error) => {
+  send({ type: 'error', message: e.stack ?? e.message });
+  process.exit(1);
+});

@@ -1,0 +1,389 @@
+// `gradswarm bench swarm`: the coordinator under simulated workers, and the default run under real volunteer pages.
+//
+// Simulated part: for each model size (gpt of ~1 M and ~10 M parameters) and worker count (1, 4, 16, 64), a real
+// Coordinator runs alone in a child process (bench/swarm-coordinator.ts: its own memory and event loop, probes on
+// its frames and run events) and the simulated workers (bench/swarm-sim.ts: socket.io-client, msgpack, the
+// protocol by hand, one random gradient) in one or two other processes (bench/swarm-clients.ts), on loopback.
+// target_batch_size = batch_size × workers, one batch per lease: each worker gets one lease per step. Reported per
+// configuration: gradient ingest (gradient bytes received / wall time across the measured steps), the per-step
+// overhead (the gradient frame that completes a step → the new weights broadcast: decode, check and sum of that
+// gradient, clip + AdamW, msgpack encode and the writes to every socket), steps/s, the coordinator's CPU time and
+// its peak resident memory.
+//
+// Volunteers part (bench/swarm-volunteers.ts): samples/s of the default run with 1 and 2 headless Chromium volunteers.
+//
+// Prints each row as it finishes and writes the "Swarm: coordinator ingest and overhead" section of bench/RESULTS.md.
+// GRADSWARM_BENCH_CPU_PROF=<dir> runs each coordinator child under node --cpu-prof, writing its profile there;
+// GRADSWARM_BENCH_NODE_ARGS adds node options to it (e.g. --trace-gc).
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { loadCorpus } from '../coordinator/data/corpus.ts';
+import { CharTokenizer } from '../shared/data/tokenizer.ts';
+import { parseRunConfig, type RunConfig } from '../shared/train/run-config.ts';
+import type { ClientsStart } from './swarm-clients.ts';
+import type { MeasureRequest, MeasureResult, StepSample } from './swarm-coordinator.ts';
+import type { SimStats } from './swarm-sim.ts';
+import { measureVolunteers, type VolunteerRow } from './swarm-volunteers.ts';
+
+export const SWARM_HEADING = '## Swarm: coordinator ingest and overhead';
+
+export interface SwarmBenchOptions {
+  /** parts to run: 1M, 10M (a simulated size, every worker count), size:workers (1M:16), volunteers (default: all) */
+  only?: string[];
+  quick?: boolean;
+  /** markdown report path (default bench/RESULTS.md) */
+  out?: string;
+}
+
+/** gpt shapes whose flat layout holds about 1 M and 10 M parameters on Moby-Dick's 89 symbols */
+const SIZES = {
+  '1M': { model: 'gpt', n_layer: 4, n_head: 4, n_embd: 144, block_size: 64 },
+  '10M': { model: 'gpt', n_layer: 8, n_head: 8, n_embd: 320, block_size: 64 },
+} as const;
+type Size = keyof typeof SIZES;
+const PARTS = [...(Object.keys(SIZES) as Size[]), 'volunteers'];
+
+/** steps and seconds per configuration: warm-up steps, then at least min and at most max of either */
+const PLAN = {
+  full: {
+    workers: [1, 4, 16, 64],
+    '1M': { warmupSteps: 3, minSteps: 10, maxSteps: 500, minSeconds: 6, maxSeconds: 12 },
+    '10M': { warmupSteps: 2, minSteps: 4, maxSteps: 100, minSeconds: 6, maxSeconds: 25 },
+    volunteerSeconds: 60,
+  },
+  quick: {
+    workers: [1, 16, 64],
+    '1M': { warmupSteps: 2, minSteps: 5, maxSteps: 200, minSeconds: 2, maxSeconds: 5 },
+    '10M': { warmupSteps: 1, minSteps: 2, maxSteps: 20, minSeconds: 2, maxSeconds: 10 },
+    volunteerSeconds: 20,
+  },
+};
+
+/** the issue's targets */
+const TARGET = { ingestMBps: 500, overheadMs: 50, at: { size: '1M' as Size, workers: 16 }, memoryRatio: 6, memAt: { size: '10M' as Size, workers: 64 } };
+
+interface Row {
+  size: Size;
+  workers: number;
+  clientProcs: number;
+  result?: MeasureResult;
+  clients?: SimStats;
+  error?: string;
+}
+
+const MB = 1e6;
+const median = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
+const max = (a: number[]) => a.reduce((m, x) => Math.max(m, x), -Infinity);
+const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+export function benchRunConfig(size: Size, workers: number): RunConfig {
+  return parseRunConfig(
+    {
+      model: SIZES[size],
+      data: { corpus: 'moby-dick', batch_size: 16, block_size: 64 },
+      optim: { lr: 1e-3, min_lr: 1e-4, warmup_iters: 10, lr_decay_iters: 100_000, weight_decay: 0.1, grad_clip: 1.0 },
+      train: { max_steps: 1_000_000, eval_interval: 0, checkpoint_interval: 0, seed: 1 },
+      swarm: { target_batch_size: 16 * workers, batches_per_lease: 1, lease_timeout_s: 3600, max_staleness: 1 },
+    },
+    { vocabSize: (d) => CharTokenizer.fromText(loadCorpus(d.corpus).text).size },
+  );
+}
+
+/** bundles the two child entries (the CLI itself is a bundle: a child cannot load .ts) */
+async function bundleChildren(root: string): Promise<{ coordinator: string; clients: string }> {
+  const outdir = join(root, 'node_modules', '.cache', 'gradswarm', 'bench-swarm');
+  await build({
+    entryPoints: { coordinator: join(root, 'bench', 'swarm-coordinator.ts'), clients: join(root, 'bench', 'swarm-clients.ts') },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    packages: 'external',
+    loader: { '.wgsl': 'text' },
+    sourcemap: 'inline',
+    logLevel: 'warning',
+    define: { __GRADSWARM_ROOT__: JSON.stringify(root) },
+  });
+  return { coordinator: join(outdir, 'coordinator.mjs'), clients: join(outdir, 'clients.mjs') };
+}
+
+/** the next IPC message of `type` from a child (an 'error' message or an exit rejects) */
+function next<T>(child: ChildProcess, type: string, timeoutMs: number, what: string): Promise<T> {
+  return new Promise((ok, fail) => {
+    const done = () => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+    };
+    const timer = setTimeout(() => {
+      done();
+      fail(new Error(`${what}: no '${type}' within ${Math.round(timeoutMs / 1000)} s`));
+    }, timeoutMs);
+    const onMessage = (m: { type: string; message?: string }) => {
+      if (m.type === type) {
+        done();
+        ok(m as T);
+      } else if (m.type === 'error') {
+        done();
+        fail(new Error(`${what}: ${m.message}`));
+      }
+    };
+    const onExit = (code: number | null, sig: string | null) => {
+      done();
+      fail(new Error(`${what}: exited (${sig ?? code}) before '${type}'`));
+    };
+    child.on('message', onMessage);
+    child.on('exit', onExit);
+  });
+}
+
+async function measureConfig(entries: { coordinator: string; clients: string }, size: Size, workers: number, quick: boolean): Promise<Row> {
+  const plan = PLAN[quick ? 'quick' : 'full'][size];
+  const clientProcs = workers >= 16 ? 2 : 1;
+  const row: Row = { size, workers, clientProcs };
+  const prof = process.env.GRADSWARM_BENCH_CPU_PROF;
+  const nodeArgs = process.env.GRADSWARM_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const coord = fork(entries.coordinator, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : []), ...nodeArgs] });
+  const clients: ChildProcess[] = [];
+  try {
+    const ready = await next<{ url: string }>(coord, 'ready', 60_000, 'coordinator');
+    const req: MeasureRequest = { type: 'run', config: benchRunConfig(size, workers), ...plan };
+    const added = next<{ runId: string; paramCount: number }>(coord, 'added', 60_000, 'coordinator');
+    coord.send(req);
+    const { runId } = await added;
+    for (let p = 0, first = 0; p < clientProcs; p++) {
+      const n = Math.floor(workers / clientProcs) + (p < workers % clientProcs ? 1 : 0);
+      const c = fork(entries.clients, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      clients.push(c);
+      const start: ClientsStart = { type: 'start', url: ready.url, runId, workers: n, seed: 1 + p, first };
+      c.send(start);
+      first += n;
+    }
+    await Promise.all(clients.map((c, p) => next(c, 'joined', 300_000, `client process ${p + 1}`)));
+    // a client's loop failing (refused, timed out) fails the row, as the coordinator's result would never come
+    const result = next<{ result: MeasureResult }>(coord, 'result', (plan.maxSeconds + 120) * 1000, 'coordinator');
+    const failures = clients.map((c, p) => next<never>(c, 'never', 24 * 3600_000, `client process ${p + 1}`));
+    for (const c of clients) c.send({ type: 'go' });
+    row.result = (await Promise.race([result, ...failures])).result;
+    const stopped = clients.map((c, p) => next<{ stats: SimStats }>(c, 'stopped', 30_000, `client process ${p + 1}`));
+    for (const c of clients) c.send({ type: 'stop' });
+    for (const f of failures) f.catch(() => {});
+    const stats = await Promise.all(stopped);
+    row.clients = stats.reduce<SimStats>((a, { stats: s }) => ({ accepted: a.accepted + s.accepted, evals: a.evals + s.evals, waits: a.waits + s.waits, gradBytes: a.gradBytes + s.gradBytes }), { accepted: 0, evals: 0, waits: 0, gradBytes: 0 });
+  } catch (e) {
+    row.error = (e as Error).message;
+  } finally {
+    for (const c of clients) if (c.exitCode === null) c.kill('SIGTERM');
+    if (coord.connected) coord.disconnect();
+    await new Promise<void>((ok) => {
+      if (coord.exitCode !== null) return ok();
+      const t = setTimeout(() => coord.kill('SIGKILL'), 10_000);
+      coord.once('exit', () => {
+        clearTimeout(t);
+        ok();
+      });
+    });
+  }
+  return row;
+}
+
+interface Figures {
+  steps: number;
+  stepsPerSec: number;
+  ingestMBps: number;
+  /** gradient MB per second of coordinator CPU time */
+  ingestPerCpu: number;
+  cpuShare: number;
+  overhead: { p50: number; max: number };
+  close: number;
+  aggregate: number;
+  /** the weights frame's msgpack encode, and the writes of it to every socket */
+  encode: number;
+  writes: number;
+  /** the overhead less the socket writes: decode, check and sum of the last gradient, clip + AdamW, encode */
+  compute: number;
+  modelBytes: number;
+  ratio: number;
+}
+
+function figures(r: MeasureResult): Figures {
+  const s = r.steps;
+  const secs = r.wallMs / 1000;
+  const modelBytes = r.paramCount * 4;
+  const p50 = (k: keyof StepSample) => median(s.map((x) => x[k]));
+  return {
+    steps: s.length,
+    stepsPerSec: s.length / secs,
+    ingestMBps: r.gradBytes / MB / secs,
+    ingestPerCpu: r.gradBytes / MB / (r.cpuMs / 1000),
+    cpuShare: r.cpuMs / r.wallMs,
+    overhead: { p50: p50('overheadMs'), max: max(s.map((x) => x.overheadMs)) },
+    close: p50('closeMs') - p50('aggregateMs'),
+    aggregate: p50('aggregateMs'),
+    encode: p50('encodeMs'),
+    writes: median(s.map((x) => x.broadcastMs - x.encodeMs)),
+    compute: median(s.map((x) => x.overheadMs - (x.broadcastMs - x.encodeMs))),
+    modelBytes,
+    ratio: (r.rssPeak - r.rssIdle) / modelBytes,
+  };
+}
+
+function printRow(row: Row): void {
+  const tag = `${row.size} × ${row.workers}`;
+  if (!row.result) return console.log(`  ${tag}: failed: ${row.error}`);
+  const f = figures(row.result);
+  console.log(
+    `  ${tag}: ${fmt(f.stepsPerSec, 2)} steps/s, ingest ${fmt(f.ingestMBps, 0)} MB/s (${fmt(f.ingestPerCpu, 0)} MB per coordinator CPU-s), ` +
+      `overhead p50 ${fmt(f.overhead.p50)} ms (max ${fmt(f.overhead.max)}: last submit ${fmt(f.close)} + clip/AdamW ${fmt(f.aggregate)} + encode ${fmt(f.encode)} + socket writes ${fmt(f.writes)}), ` +
+      `coordinator CPU ${fmt(f.cpuShare * 100, 0)} %, peak RSS ${mib(row.result.rssPeak)} = idle ${mib(row.result.rssIdle)} + ${fmt(f.ratio)} × model (${f.steps} steps; ` +
+      `uploads paused by the ingest gate ${row.result.gatePaused}, let in after waiting ${row.result.gateOverdue})`,
+  );
+}
+
+interface Verdict {
+  what: string;
+  value: string;
+  met: boolean | undefined;
+}
+
+function verdicts(rows: Row[]): Verdict[] {
+  const at = rows.find((r) => r.size === TARGET.at.size && r.workers === TARGET.at.workers);
+  const mem = rows.find((r) => r.size === TARGET.memAt.size && r.workers === TARGET.memAt.workers);
+  const fa = at?.result && figures(at.result);
+  const fm = mem?.result && figures(mem.result);
+  return [
+    {
+      what: `ingest ≥ ${TARGET.ingestMBps} MB/s at 1M × 16 (wall clock)`,
+      value: fa ? `${fmt(fa.ingestMBps, 0)} MB/s (${fmt(fa.ingestPerCpu, 0)} MB per coordinator CPU-s)` : 'not run',
+      met: fa ? fa.ingestMBps >= TARGET.ingestMBps : undefined,
+    },
+    {
+      what: `overhead ≤ ${TARGET.overheadMs} ms per step at 1M × 16 (median, socket writes included)`,
+      value: fa ? `${fmt(fa.overhead.p50)} ms (max ${fmt(fa.overhead.max)}; without the writes to the ${TARGET.at.workers} sockets ${fmt(fa.compute)} ms)` : 'not run',
+      met: fa ? fa.overhead.p50 <= TARGET.overheadMs : undefined,
+    },
+    {
+      what: `peak RSS ≤ idle + ${TARGET.memoryRatio} × model at 10M × 64`,
+      value: fm && mem?.result ? `${mib(mem.result.rssPeak)} = ${mib(mem.result.rssIdle)} + ${fmt(fm.ratio)} × ${mib(fm.modelBytes)}` : 'not run',
+      met: fm ? fm.ratio <= TARGET.memoryRatio : undefined,
+    },
+  ];
+}
+
+const said = (v: Verdict) => `${v.what}: ${v.value}: ${v.met === undefined ? 'not measured' : v.met ? 'met' : 'MISSED'}`;
+
+function markdown(rows: Row[], volunteers: VolunteerRow[] | { error: string } | undefined, m: { started: Date; cpus: string; node: string; load: string; quick: boolean; command: string }): string {
+  const L: string[] = [SWARM_HEADING, '', `Produced by \`${m.command}\` (bench/swarm.ts); do not edit by hand.`, ''];
+  L.push(`- Date: ${m.started.toISOString()}`, `- Machine: ${m.cpus}, Node ${m.node}; load average ${m.load} (other jobs shared the cores)`);
+  L.push(
+    '- Simulated workers: real socket.io-clients with the msgpack parser speaking the protocol (hello, join, lease, submit with a random',
+    '  Float32Array gradient of the model\'s size), in 1 or 2 client processes, against a Coordinator alone in a child process, on loopback.',
+    '  gpt models on Moby-Dick: 1M = 4 layers × 144 wide (1,025,136 parameters), 10M = 8 layers × 320 wide (9,913,280); B 16, T 64,',
+    '  target_batch_size 16 × workers and one batch per lease (one lease per worker per step), no eval, no checkpoints. A worker told to wait',
+    '  leases again when the next weights arrive (the real loop sleeps the coordinator\'s hint, 100 ms + 50 ms per lease out).',
+    '- Ingest: gradient bytes received by the coordinator / wall time of the measured steps (MB = 10⁶ bytes); "per CPU-s": the same bytes per',
+    '  second of coordinator CPU time (the clients share the 2 cores, so wall-clock rates are lower than the coordinator alone could do).',
+    '- Overhead: the gradient frame that completes a step (as ws assembled it) → the new weights broadcast (encoded and handed to every',
+    '  socket), median and max over the steps; split into the last submit (socket.io decode, validation, finite check, norm screen and sum),',
+    '  clip + AdamW (StepRecord.aggregateMs), the msgpack encode of the weights (once) and the writes of that frame to every socket (on',
+    '  loopback the kernel copies into each socket synchronously: workers × model bytes per step).',
+    '- Uploads paused: gradients that waited for the coordinator\'s ingest gate (coordinator/swarm/ingest-gate.ts, 64 MiB by default).',
+    '- Memory: the coordinator\'s peak RSS while measuring (VmHWM, reset after the warm-up); idle = its RSS before the run was added;',
+    '  ratio = (peak − idle) / model bytes. The run itself holds 4 × model (weights, gradient sum, AdamW moments).',
+    '',
+  );
+  L.push(
+    '| model | workers | steps | steps/s | ingest MB/s | MB per coordinator CPU-s | overhead p50 (max) ms | last submit · clip+AdamW · encode · socket writes (p50 ms) | coordinator CPU | peak RSS | (peak − idle) / model | uploads paused (let in after 10 s) |',
+  );
+  L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    if (!r.result) {
+      L.push(`| ${r.size} | ${r.workers} | failed: ${r.error?.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 200)} | | | | | | | | | |`);
+      continue;
+    }
+    const f = figures(r.result);
+    L.push(
+      `| ${r.size} | ${r.workers} | ${f.steps} | ${fmt(f.stepsPerSec, 2)} | ${fmt(f.ingestMBps, 0)} | ${fmt(f.ingestPerCpu, 0)} | ${fmt(f.overhead.p50)} (${fmt(f.overhead.max)}) | ` +
+        `${fmt(f.close)} · ${fmt(f.aggregate)} · ${fmt(f.encode)} · ${fmt(f.writes)} | ${fmt(f.cpuShare * 100, 0)} % | ${mib(r.result.rssPeak)} | ${fmt(f.ratio)} | ${r.result.gatePaused} (${r.result.gateOverdue}) |`,
+    );
+  }
+  L.push('', '### Targets', '');
+  for (const v of verdicts(rows)) L.push(`- ${said(v)}`);
+  L.push('', '### Real volunteers: the default run (swarm-gpt-char)', '');
+  if (!volunteers) L.push('Not run (`--only` left it out).');
+  else if ('error' in volunteers) L.push(`Failed: ${volunteers.error}`);
+  else {
+    const v0 = volunteers[0];
+    if (v0) {
+      L.push(
+        `${(v0.params / 1e6).toFixed(2)} M-parameter gpt, B ${v0.B}, T ${v0.T}, target batch ${v0.targetBatch} rows; each volunteer a volunteer page in its own headless`,
+        'Chromium on SwiftShader (WebGPU on the CPU). Samples/s = rows applied per second from /api/runs/:id, after every volunteer had a',
+        'gradient applied. **On this 2-core machine the two SwiftShader volunteers share the same two cores (with the coordinator and',
+        'whatever else runs), so the second volunteer cannot add compute: this measures contention, not how a swarm of real GPUs scales.**',
+        '',
+        '| volunteers | samples/s | steps | window | per volunteer samples/s |',
+        '| ---: | ---: | ---: | ---: | --- |',
+      );
+      for (const v of volunteers) L.push(`| ${v.volunteers} | ${fmt(v.samplesPerSec)} | ${v.steps} | ${fmt(v.seconds, 0)} s | ${v.perVolunteer.map((x) => fmt(x)).join(', ')} |`);
+    }
+  }
+  return L.join('\n');
+}
+
+/** replaces this section (its heading up to the next "## " heading or the end) or appends it, keeping the rest */
+export function writeSection(path: string, section: string): void {
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const at = text.indexOf(`\n${SWARM_HEADING}\n`);
+  if (at < 0) return writeFileSync(path, `${text.trimEnd()}${text.trim() ? '\n\n' : ''}${section.trimEnd()}\n`);
+  const rest = text.slice(at + 1 + SWARM_HEADING.length);
+  const end = rest.search(/\n## /);
+  const after = end < 0 ? '' : rest.slice(end + 1);
+  writeFileSync(path, `${text.slice(0, at + 1)}${section.trimEnd()}\n${after ? `\n${after}` : ''}`);
+}
+
+export async function runSwarmBench(root: string, o: SwarmBenchOptions = {}): Promise<void> {
+  const only = o.only ?? PARTS;
+  const quick = !!o.quick;
+  const plan = PLAN[quick ? 'quick' : 'full'];
+  // a part is a size (every worker count), size:workers (one configuration) or 'volunteers'
+  const configs: [Size, number][] = [];
+  for (const p of only) {
+    const [size, w] = p.split(':') as [Size, string | undefined];
+    const workers = w === undefined ? plan.workers : [Number(w)];
+    if (!(size in SIZES) && p !== 'volunteers') throw new Error(`--only: unknown part '${p}' (swarm parts: ${PARTS.join(', ')}, or size:workers such as 1M:16)`);
+    if (!workers.every((n) => Number.isInteger(n) && n >= 1)) throw new Error(`--only: '${p}': workers must be a whole number >= 1`);
+    if (size in SIZES) for (const n of workers) configs.push([size, n]);
+  }
+  const out = o.out ?? join(root, 'bench', 'RESULTS.md');
+  const started = new Date();
+  const cpu = cpus();
+  const load0 = loadavg()[0];
+  console.log(`gradswarm swarm benchmark on ${cpu.length} × ${cpu[0]?.model ?? '?'}, Node ${process.version}${quick ? ' (quick)' : ''}; load average ${load0.toFixed(1)}`);
+  const entries = await bundleChildren(root);
+  const rows: Row[] = [];
+  for (const [size, workers] of configs) {
+    const row = await measureConfig(entries, size, workers, quick);
+    printRow(row);
+    rows.push(row);
+  }
+  let volunteers: VolunteerRow[] | { error: string } | undefined;
+  if (only.includes('volunteers')) {
+    console.log(`real volunteers on the default run, ${plan.volunteerSeconds} s each:`);
+    volunteers = await measureVolunteers(root, { seconds: plan.volunteerSeconds, log: (l) => console.log(`  ${l}`) }).catch((e: Error) => ({ error: e.message }));
+    if ('error' in volunteers) console.log(`  failed: ${volunteers.error}`);
+  }
+  for (const v of verdicts(rows)) if (v.met !== undefined) console.log(said(v));
+  const args = [quick && '--quick', o.only && `--only ${o.only.join(',')}`].filter(Boolean).join(' ');
+  const load = `${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`;
+  writeSection(out, markdown(rows, volunteers, { started, cpus: `${cpu.length} × ${cpu[0]?.model ?? '?'}`, node: process.version, load, quick, command: `npm run bench -- swarm${args ? ` ${args}` : ''}` }));
+  console.log(`wrote ${out}`);
+}
