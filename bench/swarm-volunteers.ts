@@ -1,7 +1,8 @@
 // The volunteers part of the swarm benchmark (bench/swarm.ts): the default run (coordinator/presets/swarm-gpt-char
 // .json) trained by 1, then 2 real volunteer pages (the vite build, client/worker/loop.ts on WebGPU), each in its own
 // headless Chromium as two volunteers would be, against a Coordinator in this process. Samples/s is read from the
-// status API (/api/runs/:id: samples applied), over `seconds` after the newest volunteer has had a gradient applied.
+// admin status API (/api/runs/:id: samples applied), over `seconds` after the newest volunteer has had a gradient applied.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,11 +39,12 @@ export async function measureVolunteers(root: string, o: { seconds: number; coun
   const counts = o.counts ?? [1, 2];
   const staticDir = await buildVolunteerPage(root, o.log);
   const { config } = readRunConfig(DEFAULT_RUN);
-  const coord = new Coordinator({ port: 0, host: '127.0.0.1', dataDir: mkdtempSync(join(tmpdir(), 'gradswarm-bench-volunteers-')), staticDir });
+  const token = randomBytes(24).toString('base64url');
+  const coord = new Coordinator({ port: 0, host: '127.0.0.1', dataDir: mkdtempSync(join(tmpdir(), 'gradswarm-bench-volunteers-')), staticDir, token });
   const url = await coord.listen();
   await coord.addRun(config, { id: DEFAULT_RUN });
   const status = async (): Promise<RunStatusJson> => {
-    const r = await fetch(new URL(`api/runs/${DEFAULT_RUN}`, url));
+    const r = await fetch(new URL(`api/runs/${DEFAULT_RUN}`, url), { headers: { authorization: `Bearer ${token}` } });
     if (!r.ok) throw new Error(`GET /api/runs/${DEFAULT_RUN}: HTTP ${r.status}`);
     return (await r.json()) as RunStatusJson;
   };

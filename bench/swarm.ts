@@ -301,10 +301,11 @@ function markdown(rows: Row[], volunteers: VolunteerRow[] | { error: string } | 
     '  ratio = (peak − idle) / model bytes. The run itself holds 4 × model (weights, gradient sum, AdamW moments).',
     '',
   );
-  L.push(
+  if (!rows.length) L.push('Simulated workers: not run (`--only` left them out).');
+  else L.push(
     '| model | workers | steps | steps/s | ingest MB/s | MB per coordinator CPU-s | overhead p50 (max) ms | last submit · clip+AdamW · encode · socket writes (p50 ms) | coordinator CPU | peak RSS | (peak − idle) / model | uploads paused (let in after 10 s) |',
   );
-  L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |');
+  if (rows.length) L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     if (!r.result) {
       L.push(`| ${r.size} | ${r.workers} | failed: ${r.error?.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 200)} | | | | | | | | | |`);
