@@ -16,19 +16,17 @@
 // GRADSWARM_BENCH_CPU_PROF=<dir> runs each coordinator child under node --cpu-prof, writing its profile there;
 // GRADSWARM_BENCH_NODE_ARGS adds node options to it (e.g. --trace-gc).
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { loadCorpus } from '../coordinator/data/corpus.ts';
 import { CharTokenizer } from '../shared/data/tokenizer.ts';
 import { parseRunConfig, type RunConfig } from '../shared/train/run-config.ts';
+import { SWARM_HEADING, writeSection } from './results-file.ts';
 import type { ClientsStart } from './swarm-clients.ts';
 import type { MeasureRequest, MeasureResult, StepSample } from './swarm-coordinator.ts';
 import type { SimStats } from './swarm-sim.ts';
 import { measureVolunteers, type VolunteerRow } from './swarm-volunteers.ts';
-
-export const SWARM_HEADING = '## Swarm: coordinator ingest and overhead';
 
 export interface SwarmBenchOptions {
   /** parts to run: 1M, 10M (a simulated size, every worker count), size:workers (1M:16), volunteers (default: all) */
@@ -340,17 +338,6 @@ function markdown(rows: Row[], volunteers: VolunteerRow[] | { error: string } | 
   return L.join('\n');
 }
 
-/** replaces this section (its heading up to the next "## " heading or the end) or appends it, keeping the rest */
-export function writeSection(path: string, section: string): void {
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
-  const at = text.indexOf(`\n${SWARM_HEADING}\n`);
-  if (at < 0) return writeFileSync(path, `${text.trimEnd()}${text.trim() ? '\n\n' : ''}${section.trimEnd()}\n`);
-  const rest = text.slice(at + 1 + SWARM_HEADING.length);
-  const end = rest.search(/\n## /);
-  const after = end < 0 ? '' : rest.slice(end + 1);
-  writeFileSync(path, `${text.slice(0, at + 1)}${section.trimEnd()}\n${after ? `\n${after}` : ''}`);
-}
-
 export async function runSwarmBench(root: string, o: SwarmBenchOptions = {}): Promise<void> {
   const only = o.only ?? PARTS;
   const quick = !!o.quick;
@@ -385,6 +372,6 @@ export async function runSwarmBench(root: string, o: SwarmBenchOptions = {}): Pr
   for (const v of verdicts(rows)) if (v.met !== undefined) console.log(said(v));
   const args = [quick && '--quick', o.only && `--only ${o.only.join(',')}`].filter(Boolean).join(' ');
   const load = `${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`;
-  writeSection(out, markdown(rows, volunteers, { started, cpus: `${cpu.length} × ${cpu[0]?.model ?? '?'}`, node: process.version, load, quick, command: `npm run bench -- swarm${args ? ` ${args}` : ''}` }));
+  writeSection(out, SWARM_HEADING, markdown(rows, volunteers, { started, cpus: `${cpu.length} × ${cpu[0]?.model ?? '?'}`, node: process.version, load, quick, command: `npm run bench -- swarm${args ? ` ${args}` : ''}` }));
   console.log(`wrote ${out}`);
 }

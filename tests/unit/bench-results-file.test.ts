@@ -1,9 +1,9 @@
-// bench/RESULTS.md is written by two benchmarks: each rewrites its own part and keeps the other's.
+// bench/RESULTS.md is written by three benchmarks: each rewrites its own part and keeps the others'.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TRAIN_HEADING, writeKernelReport, writeTrainSection } from '../../bench/results-file.ts';
+import { SWARM_HEADING, TRAIN_HEADING, writeKernelReport, writeSection, writeTrainSection } from '../../bench/results-file.ts';
 
 describe('bench/RESULTS.md sections', () => {
   it('the training section goes last and survives a new kernel report; a new training section replaces the old', () => {
@@ -30,5 +30,20 @@ describe('bench/RESULTS.md sections', () => {
     const b = join(dir, 'b.md');
     writeKernelReport(b, '# Kernel benchmark\n\ny\n');
     expect(readFileSync(b, 'utf8')).toBe('# Kernel benchmark\n\ny\n');
+  });
+
+  it('the swarm section follows the training section whoever writes first, and every rewrite keeps the other two', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'gradswarm-results-')), 'RESULTS.md');
+    const kernels = '# Kernel benchmark\n\nk\n\n## Where we are not on par\n- nowhere\n';
+    const swarm = (x: string) => `${SWARM_HEADING}\n\n${x}\n\n### Targets\n- met\n`;
+    const train = (x: string) => `${TRAIN_HEADING}\n\n${x}\n`;
+    writeFileSync(path, kernels);
+    writeSection(path, SWARM_HEADING, swarm('s1'));
+    writeTrainSection(path, train('t1'));
+    expect(readFileSync(path, 'utf8')).toBe(`${kernels}\n${train('t1')}\n${swarm('s1')}`);
+    writeKernelReport(path, '# Kernel benchmark\n\nk2\n');
+    writeSection(path, SWARM_HEADING, swarm('s2'));
+    expect(readFileSync(path, 'utf8')).toBe(`# Kernel benchmark\n\nk2\n\n${train('t1')}\n${swarm('s2')}`);
+    expect(() => writeSection(path, '## Something else', '## Something else\n')).toThrow(/unknown/);
   });
 });
