@@ -55,6 +55,12 @@ export interface CoordinatorOptions {
    * coordinator's memory when many workers submit together, at the price of uploads taking turns
    */
   ingestBudgetBytes?: number;
+  /**
+   * per-connection message rate: a token bucket of `burst` messages refilled at `perSecond`; a message over it is
+   * refused ('rate-limited'), and a connection that keeps flooding (`disconnectAfter` refusals in a row) is closed.
+   * Default 50/s, burst 200, 2000: far above an honest worker (a few messages per lease).
+   */
+  rateLimit?: { perSecond: number; burst: number; disconnectAfter: number };
 }
 
 interface TokenBlob {
@@ -331,11 +337,28 @@ export class Coordinator {
       return r;
     };
     socket.on('error', (e) => refused(refuse('bad-message', e.message)));
-    // every inbound event: known name, schema-valid payload, an ack function where the protocol has one
+    const limit = this.o.rateLimit ?? { perSecond: 50, burst: 200, disconnectAfter: 2000 };
+    let tokens = limit.burst;
+    let filled = performance.now();
+    let floods = 0;
+    // every inbound event: within the rate, known name, schema-valid payload, an ack function where the protocol has one
     socket.use((packet, next) => {
       const [event, payload, ack] = packet as [string, unknown, unknown];
-      const schema = (INBOUND as Record<string, (typeof INBOUND)[keyof typeof INBOUND]>)[event];
       const reply = (r: Refusal) => (typeof ack === 'function' ? (ack as (r: Refusal) => void)(r) : socket.emit('refused', r));
+      const t = performance.now();
+      tokens = Math.min(limit.burst, tokens + ((t - filled) / 1000) * limit.perSecond);
+      filled = t;
+      if (tokens < 1) {
+        if (++floods >= limit.disconnectAfter) {
+          refused(refuse('rate-limited', `${floods} messages over the rate in a row: disconnected`));
+          socket.disconnect(true);
+          return;
+        }
+        return reply(refused(refuse('rate-limited', `over ${limit.perSecond} messages/s (burst ${limit.burst}): slow down`)));
+      }
+      tokens -= 1;
+      floods = 0;
+      const schema = (INBOUND as Record<string, (typeof INBOUND)[keyof typeof INBOUND]>)[event];
       if (!schema) return reply(refused(refuse('bad-message', `unknown event '${String(event).slice(0, 50)}'`)));
       if (typeof ack !== 'function') return reply(refused(refuse('bad-message', `'${event}' needs an acknowledgement callback`)));
       const r = schema.safeParse(payload);

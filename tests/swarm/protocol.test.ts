@@ -113,3 +113,28 @@ describe('protocol refusals', () => {
     await stillServing();
   });
 });
+
+describe('rate limit', () => {
+  it('a flooding connection is refused over the rate and closed if it keeps on; others are served', async () => {
+    const { Coordinator } = await import('../../coordinator/swarm/server.ts');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const c = new Coordinator({ port: 0, host: '127.0.0.1', dataDir: mkdtempSync(join(tmpdir(), 'gs-rate-')), token: 'x'.repeat(20), rateLimit: { perSecond: 20, burst: 10, disconnectAfter: 50 } });
+    const u = await c.listen();
+    await c.addRun(tinyRun(), { id: 'r' });
+    const flood = await connect(u);
+    const replies = await Promise.all(Array.from({ length: 30 }, () => ask<Refusal | { ok: true }>(flood, 'hello', { protocol: PROTOCOL_VERSION, kind: 'sim' })));
+    const limited = replies.filter((r) => !r.ok && r.code === 'rate-limited');
+    expect(limited.length).toBeGreaterThanOrEqual(15);
+    expect(replies.filter((r) => r.ok).length).toBeGreaterThanOrEqual(10);
+    expect((limited[0] as Refusal).reason).toMatch(/over 20 messages\/s/);
+    const closed = new Promise<string>((ok) => flood.once('disconnect', ok));
+    for (let i = 0; i < 80; i++) (flood as unknown as { emit(e: string, p: unknown, a: () => void): void }).emit('hello', { protocol: PROTOCOL_VERSION, kind: 'sim' }, () => {});
+    expect(await closed).toBe('io server disconnect');
+    const calm = await connect(u);
+    expect(await ask(calm, 'hello', { protocol: PROTOCOL_VERSION, kind: 'sim' })).toMatchObject({ ok: true });
+    calm.close();
+    await c.close();
+  });
+});
