@@ -1,12 +1,14 @@
 // bench/RESULTS.md holds the kernel report (bench/kernels.ts) and, after it, one section per other benchmark, each
-// from its heading to the next: the training step (bench/train.ts), then the swarm (bench/swarm.ts). Each benchmark
+// from its heading to the next: the training step (bench/train.ts), learning (bench/learning.ts), then the swarm
+// (bench/swarm.ts). Each benchmark
 // rewrites its own part and keeps the others'.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 export const TRAIN_HEADING = '## Training step: tokens/s and memory';
 export const SWARM_HEADING = '## Swarm: coordinator ingest and overhead';
+export const LEARNING_HEADING = '## Learning on Moby-Dick: the four families';
 /** the sections after the kernel report, in file order */
-const SECTIONS = [TRAIN_HEADING, SWARM_HEADING];
+const SECTIONS = [TRAIN_HEADING, LEARNING_HEADING, SWARM_HEADING];
 
 /** the file's text split into the kernel report (up to the first section heading) and the sections present */
 function split(path: string): { kernels: string; sections: Map<string, string> } {

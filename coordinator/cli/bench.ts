@@ -3,8 +3,10 @@
 // same models in tfjs, with the GPU memory a step holds (bench/train.ts). For a real GPU without a browser see
 // bench/gpu.ts. `gradswarm bench swarm [--only 1M,10M:64,volunteers] [--quick]`: the coordinator's ingest, per-step
 // overhead and memory under simulated workers, and the default run's samples/s with 1 and 2 real volunteers
-// (bench/swarm.ts).
+// (bench/swarm.ts). `gradswarm bench learning`: the four families' learning table and plot from their training
+// metrics (bench/learning.ts).
 import { runKernelBench } from '../../bench/kernels.ts';
+import { runLearningReport } from '../../bench/learning.ts';
 import { runSwarmBench } from '../../bench/swarm.ts';
 import { runTrainBench } from '../../bench/train.ts';
 import { ROOT } from './root.ts';
@@ -20,7 +22,12 @@ export interface BenchFlags {
 }
 
 export async function benchCommand(what: string, o: BenchFlags): Promise<void> {
-  if (what !== 'kernels' && what !== 'train' && what !== 'swarm') throw new Error(`unknown benchmark '${what}' (known: kernels, train, swarm)`);
+  if (what === 'learning') {
+    // the learning table and plot from the training runs' metrics (bench/learning.ts)
+    await runLearningReport(ROOT, { out: o.out });
+    return;
+  }
+  if (what !== 'kernels' && what !== 'train' && what !== 'swarm') throw new Error(`unknown benchmark '${what}' (known: kernels, train, swarm, learning, reliability)`);
   for (const [flag, v] of [['--runs', o.runs], ['--min-ms', o.minMs], ['--seed', o.seed]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= (flag === '--seed' ? 0 : 1))) throw new Error(`${flag} takes a positive whole number, got '${v}'`);
   }
