@@ -132,13 +132,6 @@ async function main(): Promise<void> {
     });
   });
 
-  if (process.env.GRADSWARM_BENCH_MEMTRACE) {
-    const t0 = performance.now();
-    setInterval(() => {
-      const u = process.memoryUsage();
-      if (measuring) console.error(`mem ${((performance.now() - t0) / 1000).toFixed(2)} rss ${(u.rss / 2 ** 20).toFixed(0)} heap ${(u.heapUsed / 2 ** 20).toFixed(0)} ab ${(u.arrayBuffers / 2 ** 20).toFixed(0)} ext ${(u.external / 2 ** 20).toFixed(0)}`);
-    }, 50).unref();
-  }
   process.on('message', (raw) => {
     const m = raw as MeasureRequest;
     if (m.type !== 'run') return;

@@ -14,7 +14,8 @@
 //
 // Prints each row as it finishes and writes the "Swarm: coordinator ingest and overhead" section of bench/RESULTS.md.
 // GRADSWARM_BENCH_CPU_PROF=<dir> runs each coordinator child under node --cpu-prof, writing its profile there;
-// GRADSWARM_BENCH_NODE_ARGS adds node options to it (e.g. --trace-gc).
+// GRADSWARM_BENCH_NODE_ARGS adds node options to it (e.g. --trace-gc); GRADSWARM_BENCH_INGEST_BUDGET sets its
+// ingest gate's budget in bytes (Infinity: no gate).
 import { fork, type ChildProcess } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
