@@ -98,6 +98,8 @@ async function main(): Promise<void> {
     dataDir: mkdtempSync(join(tmpdir(), 'gradswarm-bench-swarm-')),
     token: 'bench',
     ingestBudgetBytes: budget ? Number(budget) : undefined,
+    // a simulated worker of a small model leases and submits faster than the flood limit (50 messages/s per socket)
+    rateLimit: { perSecond: 1e6, burst: 1e6, disconnectAfter: 1e9 },
   });
   const url = await coord.listen();
   const rssIdle = process.memoryUsage.rss();
