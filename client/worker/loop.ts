@@ -83,6 +83,8 @@ export class Worker {
     const s = o.socket;
     s.on('weights', (m) => {
       if (this.status.run?.runId === m.runId && (!this.latest || m.version > this.latest.version)) this.latest = m;
+      // a worker told to wait for the step to close asks again as soon as the new weights are here
+      if (this.status.state === 'waiting') this.wake?.();
     });
     s.on('progress', (p) => o.onProgress?.(p));
     s.on('run-ended', (m) => {
