@@ -260,7 +260,7 @@ export class Coordinator {
     });
     this.adminEmit('runs', this.summaries());
     const bytes = run.layout.size * 4;
-    // the largest frame is a gradient or the weights, plus msgpack's few bytes of framing
+    // the largest frame is a gradient or the weights, plus the frame's few bytes of skeleton and padding
     const need = bytes + (64 << 10);
     this.ingest.frameBytes = Math.max(this.ingest.frameBytes, need);
     if (need > (this.io.engine.opts.maxHttpBufferSize ?? 0)) {
@@ -509,6 +509,9 @@ export class Coordinator {
       status: r.status,
       step: r.version,
       maxSteps: r.maxSteps,
+      loss: r.history.at(-1)?.loss ?? null,
+      workers: r.connectedWorkers,
+      config: { model: r.config.model },
       history: r.history.map((h) => ({ step: h.step, loss: h.loss })),
       valHistory: r.valHistory.map((v) => ({ step: v.step, valLoss: v.valLoss })),
     };
