@@ -2,10 +2,11 @@
 // every bad message is refused with a code and a reason in words, and the coordinator goes on serving the
 // well-behaved worker beside it. Covers stale versions, duplicate leases, unknown runs, wrong gradient lengths,
 // NaN, schema violations, unknown events, a missing ack, another protocol version, talking before hello, and
-// malformed frames (garbage bytes, text frames, valid msgpack of the wrong shape).
+// malformed frames (garbage bytes, text frames, frames of the wrong packet shape, a gradient frame cut short or with
+// bytes after it, a bare msgpack packet without the frame header).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../coordinator/swarm/server.ts';
-import { packValue } from '../../shared/codec.ts';
+import { msgpackFrame, packValue } from '../../shared/codec.ts';
 import { PROTOCOL_VERSION, type Lease, type LeaseReply, type Refusal, type SubmitReply } from '../../shared/protocol.ts';
 import { ask, connect, simWorker, sleep, startCoordinator, tinyRun, until, type SimSocket } from './helpers.ts';
 
@@ -99,8 +100,44 @@ describe('protocol refusals', () => {
     await stillServing();
   });
 
+  it('a gradient over 64 KiB reaches the run as a view into the frame ws received, not a copy; so do the weights at the worker', async () => {
+    const big = await coord.addRun(tinyRun({ model: { n_embd: 64 }, swarm: { target_batch_size: 4 } }), { id: 'big' });
+    const size = big.layout.size;
+    expect(size * 4).toBeGreaterThan(64 << 10); // over one socket read: ws joins the chunks into a buffer of its own
+    const seen: Float32Array[] = [];
+    const submit = big.submit.bind(big);
+    big.submit = (workerId, sub) => {
+      if (sub.grads) seen.push(sub.grads);
+      return submit(workerId, sub);
+    };
+    const { socket: s, join } = await simWorker(url, 'big');
+    // a view has the rest of its frame around it in its ArrayBuffer; a copy owns exactly its bytes
+    expect(join.params.length).toBe(size);
+    expect(join.params.buffer.byteLength).toBeGreaterThan(join.params.byteLength);
+    const r = await ask<LeaseReply>(s, 'lease', { runId: 'big', version: 0 });
+    if (!r.ok || !('lease' in r)) throw new Error(JSON.stringify(r));
+    const reply = await ask<SubmitReply>(s, 'submit', { runId: 'big', leaseId: r.lease.leaseId, version: 0, loss: 2, grads: grads(size, 0.5) });
+    expect(reply.ok).toBe(true);
+    expect(seen).toHaveLength(1);
+    expect(seen[0].buffer.byteLength).toBeGreaterThan(seen[0].byteLength);
+    expect(seen[0].every((x) => x === 0.5)).toBe(true);
+    s.close();
+  });
+
   it('malformed frames close only that connection', async () => {
-    for (const frame of [new Uint8Array([0xc1, 0xff, 0x00, 0x13]), packValue({ not: 'a packet' }), packValue([9, '/', null, null]), packValue([2, '/', [42], null])]) {
+    const submit = packValue([2, '/', ['submit', { runId: 'r1', leaseId: 'r1.0.1', version: 0, loss: 1, grads: new Float32Array(n) }], 7]);
+    const hello = packValue([2, '/', ['hello', { protocol: PROTOCOL_VERSION, kind: 'sim' }], 8]);
+    const bare = hello.subarray(4); // the skeleton alone: msgpack as the old wire format had it
+    for (const frame of [
+      new Uint8Array([0xc1, 0xff, 0x00, 0x13]),
+      packValue({ not: 'a packet' }),
+      packValue([9, '/', null, null]),
+      packValue([2, '/', [42], null]),
+      msgpackFrame(new Uint8Array([0xc1, 0xc1])),
+      submit.subarray(0, submit.length - 4),
+      Uint8Array.from([...submit, 0]),
+      bare,
+    ]) {
       const s = await connect(url);
       const closed = new Promise<string>((ok) => s.once('disconnect', (why) => ok(why)));
       (s as unknown as { io: { engine: { write(b: Uint8Array): void } } }).io.engine.write(frame);
