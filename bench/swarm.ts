@@ -12,11 +12,13 @@
 //
 // Volunteers part (bench/swarm-volunteers.ts): samples/s of the default run with 1 and 2 headless Chromium volunteers.
 //
-// Prints each row as it finishes and writes the "Swarm: coordinator ingest and overhead" section of bench/RESULTS.md.
+// Prints each row as it finishes and writes the "Swarm: coordinator ingest and overhead" section of bench/RESULTS.md,
+// with the rows of the section it replaces beside the new ones (before → after) where both measured a configuration.
 // GRADSWARM_BENCH_CPU_PROF=<dir> runs each coordinator child under node --cpu-prof, writing its profile there;
 // GRADSWARM_BENCH_NODE_ARGS adds node options to it (e.g. --trace-gc); GRADSWARM_BENCH_INGEST_BUDGET sets its
 // ingest gate's budget in bytes (Infinity: no gate).
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -280,11 +282,46 @@ function verdicts(rows: Row[]): Verdict[] {
 
 const said = (v: Verdict) => `${v.what}: ${v.value}: ${v.met === undefined ? 'not measured' : v.met ? 'met' : 'MISSED'}`;
 
-function markdown(rows: Row[], volunteers: VolunteerRow[] | { error: string } | undefined, m: { started: Date; cpus: string; node: string; load: string; quick: boolean; command: string }): string {
+/** the table of a report's swarm section: its date and each row's cells by column name, keyed "1M × 16" */
+interface Previous {
+  date: string;
+  load: string;
+  rows: Map<string, Record<string, string>>;
+}
+
+/** the swarm section this run will replace, if the report has one with a table */
+function previousReport(path: string): Previous | undefined {
+  if (!existsSync(path)) return undefined;
+  const text = readFileSync(path, 'utf8');
+  const at = text.indexOf(`${SWARM_HEADING}\n`);
+  if (at < 0) return undefined;
+  const lines = text.slice(at).split('\n');
+  const end = lines.findIndex((l, i) => i > 0 && l.startsWith('## '));
+  const section = end > 0 ? lines.slice(0, end) : lines;
+  const cells = (l: string) => l.split('|').slice(1, -1).map((c) => c.trim());
+  const header = section.find((l) => l.startsWith('| model | workers |'));
+  if (!header) return undefined;
+  const names = cells(header);
+  const rows = new Map<string, Record<string, string>>();
+  for (const l of section) {
+    if (!/^\| (1M|10M) \| \d+ \| \d/.test(l)) continue;
+    const c = cells(l);
+    rows.set(`${c[0]} × ${c[1]}`, Object.fromEntries(names.map((n, i) => [n, c[i]])));
+  }
+  const date = /^- Date: (.*)$/m.exec(section.join('\n'))?.[1] ?? '?';
+  const load = /load average ([^(]*?) \(/m.exec(section.join('\n'))?.[1] ?? '?';
+  return { date, load, rows };
+}
+
+function markdown(
+  rows: Row[],
+  volunteers: VolunteerRow[] | { error: string } | undefined,
+  m: { started: Date; cpus: string; node: string; load: string; quick: boolean; command: string; previous?: Previous },
+): string {
   const L: string[] = [SWARM_HEADING, '', `Produced by \`${m.command}\` (bench/swarm.ts); do not edit by hand.`, ''];
   L.push(`- Date: ${m.started.toISOString()}`, `- Machine: ${m.cpus}, Node ${m.node}; load average ${m.load} (other jobs shared the cores)`);
   L.push(
-    '- Simulated workers: real socket.io-clients with the msgpack parser speaking the protocol (hello, join, lease, submit with a random',
+    '- Simulated workers: real socket.io-clients with our frame parser (shared/codec.ts) speaking the protocol (hello, join, lease, submit with a random',
     '  Float32Array gradient of the model\'s size), in 1 or 2 client processes, against a Coordinator alone in a child process, on loopback.',
     '  gpt models on Moby-Dick: 1M = 4 layers × 144 wide (1,025,136 parameters), 10M = 8 layers × 320 wide (9,913,280); B 16, T 64,',
     '  target_batch_size 16 × workers and one batch per lease (one lease per worker per step), no eval, no checkpoints. A worker told to wait',
@@ -293,8 +330,8 @@ function markdown(rows: Row[], volunteers: VolunteerRow[] | { error: string } | 
     '- Ingest: gradient bytes received by the coordinator / wall time of the measured steps (MB = 10⁶ bytes); "per CPU-s": the same bytes per',
     '  second of coordinator CPU time (the clients share the 2 cores, so wall-clock rates are lower than the coordinator alone could do).',
     '- Overhead: the gradient frame that completes a step (as ws assembled it) → the new weights broadcast (encoded and handed to every',
-    '  socket), median and max over the steps; split into the last submit (socket.io decode, validation, finite check, norm screen and sum),',
-    '  clip + AdamW (StepRecord.aggregateMs), the msgpack encode of the weights (once) and the writes of that frame to every socket (on',
+    '  socket), median and max over the steps; split into the last submit (socket.io decode, validation, one pass for the finite check and the',
+    '  norm screen, the sum), clip + AdamW (StepRecord.aggregateMs), the frame encode of the weights (once) and the writes of that frame to every socket (on',
     '  loopback the kernel copies into each socket synchronously: workers × model bytes per step).',
     '- Uploads paused: gradients that waited for the coordinator\'s ingest gate (coordinator/swarm/ingest-gate.ts, 64 MiB by default).',
     '- Memory: the coordinator\'s peak RSS while measuring (VmHWM, reset after the warm-up); idle = its RSS before the run was added;',
@@ -316,6 +353,23 @@ function markdown(rows: Row[], volunteers: VolunteerRow[] | { error: string } | 
       `| ${r.size} | ${r.workers} | ${f.steps} | ${fmt(f.stepsPerSec, 2)} | ${fmt(f.ingestMBps, 0)} | ${fmt(f.ingestPerCpu, 0)} | ${fmt(f.overhead.p50)} (${fmt(f.overhead.max)}) | ` +
         `${fmt(f.close)} · ${fmt(f.aggregate)} · ${fmt(f.encode)} · ${fmt(f.writes)} | ${fmt(f.cpuShare * 100, 0)} % | ${mib(r.result.rssPeak)} | ${fmt(f.ratio)} | ${r.result.gatePaused} (${r.result.gateOverdue}) |`,
     );
+  }
+  const before = m.previous && rows.filter((r) => r.result && m.previous!.rows.has(`${r.size} × ${r.workers}`));
+  if (m.previous && before?.length) {
+    L.push('', `### Before → after: the report this one replaced (${m.previous.date}, load average ${m.previous.load}) → this run`, '');
+    L.push('Both on the same kind of shared machine; wall-clock figures move with the other jobs\' load, so compare the per-CPU-s column too.', '');
+    L.push('| model | workers | ingest MB/s | MB per coordinator CPU-s | overhead p50 (max) ms | last submit · clip+AdamW · encode · socket writes (p50 ms) | (peak − idle) / model |');
+    L.push('| --- | ---: | ---: | ---: | ---: | --- | ---: |');
+    for (const r of before) {
+      const p = m.previous.rows.get(`${r.size} × ${r.workers}`)!;
+      const f = figures(r.result!);
+      const was = (k: string) => p[k] ?? '?';
+      L.push(
+        `| ${r.size} | ${r.workers} | ${was('ingest MB/s')} → ${fmt(f.ingestMBps, 0)} | ${was('MB per coordinator CPU-s')} → ${fmt(f.ingestPerCpu, 0)} | ` +
+          `${was('overhead p50 (max) ms')} → ${fmt(f.overhead.p50)} (${fmt(f.overhead.max)}) | ${was('last submit · clip+AdamW · encode · socket writes (p50 ms)')} → ` +
+          `${fmt(f.close)} · ${fmt(f.aggregate)} · ${fmt(f.encode)} · ${fmt(f.writes)} | ${was('(peak − idle) / model')} → ${fmt(f.ratio)} |`,
+      );
+    }
   }
   L.push('', '### Targets', '');
   for (const v of verdicts(rows)) L.push(`- ${said(v)}`);
@@ -374,6 +428,7 @@ export async function runSwarmBench(root: string, o: SwarmBenchOptions = {}): Pr
   for (const v of verdicts(rows)) if (v.met !== undefined) console.log(said(v));
   const args = [quick && '--quick', o.only && `--only ${o.only.join(',')}`].filter(Boolean).join(' ');
   const load = `${load0.toFixed(1)} → ${loadavg()[0].toFixed(1)}`;
-  writeSection(out, SWARM_HEADING, markdown(rows, volunteers, { started, cpus: `${cpu.length} × ${cpu[0]?.model ?? '?'}`, node: process.version, load, quick, command: `npm run bench -- swarm${args ? ` ${args}` : ''}` }));
+  const previous = previousReport(out);
+  writeSection(out, SWARM_HEADING, markdown(rows, volunteers, { started, cpus: `${cpu.length} × ${cpu[0]?.model ?? '?'}`, node: process.version, load, quick, command: `npm run bench -- swarm${args ? ` ${args}` : ''}`, previous }));
   console.log(`wrote ${out}`);
 }
