@@ -62,6 +62,11 @@ export class NormScreen {
     readonly warmup = 4,
   ) {}
 
+  /** the largest per-batch norm let through: factor × the median (Infinity while off or warming up) */
+  get cap(): number {
+    return this.factor > 0 && this.norms.length >= this.warmup ? this.factor * this.medianNorm : Infinity;
+  }
+
   get medianNorm(): number {
     return median(this.norms);
   }

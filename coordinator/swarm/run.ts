@@ -49,7 +49,7 @@ export interface WorkerStats extends WorkerInfo {
   refused: Record<string, number>;
   computeMs: number;
   connected: boolean;
-  /** strikes: refusals for non-finite, outlier or wrong-shape gradients, and failed spot checks */
+  /** strikes: non-finite or wrong-shape gradients, outliers that another worker's result for the batch showed up, failed spot checks */
   strikes: number;
   /** spot checks this worker's results passed / failed */
   checksPassed: number;
@@ -167,6 +167,10 @@ export class SwarmRun extends EventEmitter<{
   private parts: Float32Array[] = [];
   private momentumBuf?: Float32Array;
   private readonly screen: NormScreen;
+  /** batch → the worker whose gradient for it was refused as an outlier (this step) */
+  private outliers = new Map<number, string>();
+  /** outliers taken clipped after a second opinion agreed the batch's gradient is large */
+  outliersClipped = 0;
   private checks = new Map<number, SpotCheck>();
   /** spot-check outcomes: passed, failed (a tie broken by a third result), skipped (no second worker around) */
   readonly spotChecks = { passed: 0, failed: 0, skipped: 0 };
@@ -319,13 +323,32 @@ export class SwarmRun extends EventEmitter<{
       this.remember(sub.leaseId, 'expired');
       return refused(refuse('stale', `computed on version ${l.version}, ${behind} behind the current ${this.version} (max_staleness ${this.config.swarm.max_staleness})`));
     }
-    const bad = l.kind === 'train' ? this.checkTrain(sub, l.batches.length) : this.checkEval(sub, l);
+    let bad = l.kind === 'train' ? this.checkTrain(sub, l.batches.length) : this.checkEval(sub, l);
+    // An outlier is refused once and its batches go to someone else. Honest gradients spike too (and the same batch
+    // gives the same gradient again), so a second outlier for one of those batches is taken, clipped to the
+    // screen's cap, and nobody is blamed; if instead the batch comes back normal from another worker, the first
+    // sender gets the strike (see apply's caller below).
+    if (bad?.code === 'outlier' && l.kind === 'train') {
+      if (l.batches.some((b) => this.outliers.has(b))) {
+        this.clipToScreen(sub.grads!, l.batches.length);
+        for (const b of l.batches) this.outliers.delete(b);
+        this.outliersClipped++;
+        bad = undefined;
+      } else for (const b of l.batches) this.outliers.set(b, workerId);
+    }
     if (bad) {
       // the batches are not lost: back to the queue for someone else
       this.expire(sub.leaseId, l, false);
       this.finished.delete(sub.leaseId);
-      if (bad.code !== 'bad-message') this.strike(workerId, `${bad.code}: ${bad.reason}`);
+      if (bad.code !== 'bad-message' && bad.code !== 'outlier') this.strike(workerId, `${bad.code}: ${bad.reason}`);
       return refused(bad);
+    }
+    if (l.kind === 'train') {
+      for (const b of l.batches) {
+        const first = this.outliers.get(b);
+        if (first !== undefined && first !== workerId) this.strike(first, `its gradient for batch ${b} was an outlier; another worker's for the same batch was not`);
+        this.outliers.delete(b);
+      }
     }
     this.leases.delete(sub.leaseId);
     this.remember(sub.leaseId, 'done');
@@ -487,6 +510,15 @@ export class SwarmRun extends EventEmitter<{
     return why ? refuse('outlier', why) : undefined;
   }
 
+  /** scale a gradient (summed over `batches`) down to the norm screen's cap, in place */
+  private clipToScreen(g: Float32Array, batches: number): void {
+    const norm = Math.sqrt(sumOfSquares(g)) / batches;
+    const cap = this.screen.cap;
+    if (!(norm > cap) || !Number.isFinite(norm)) return;
+    const k = cap / norm;
+    for (let i = 0; i < g.length; i++) g[i] *= k;
+  }
+
   private checkEval(sub: Submission, l: LeaseRecord) {
     if (!sub.losses || sub.losses.length !== l.batches.length) return refuse('bad-shape', `an eval submission carries ${l.batches.length} losses, one per batch, got ${sub.losses?.length ?? 'none'}`);
     if (!sub.losses.every(Number.isFinite)) return refuse('non-finite', `eval losses ${JSON.stringify(sub.losses)}`);
@@ -549,6 +581,7 @@ export class SwarmRun extends EventEmitter<{
     this.stepLeases = 0;
     this.parts = [];
     this.checks = new Map();
+    this.outliers = new Map();
     const frac = this.config.swarm.spot_check_fraction;
     if (frac > 0) {
       const rng = new Rng((this.config.train.seed ^ Math.imul(s + 1, 0x2545f491)) >>> 0);
