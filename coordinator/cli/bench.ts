@@ -4,9 +4,11 @@
 // bench/gpu.ts. `gradswarm bench swarm [--only 1M,10M:64,volunteers] [--quick]`: the coordinator's ingest, per-step
 // overhead and memory under simulated workers, and the default run's samples/s with 1 and 2 real volunteers
 // (bench/swarm.ts). `gradswarm bench learning`: the four families' learning table and plot from their training
-// metrics (bench/learning.ts).
+// metrics (bench/learning.ts). `gradswarm bench reliability [--only parts] [--quick] [--seed N] [--out FILE]`: the
+// attack matrix, the faults and the fuzz against live coordinators; writes docs/RELIABILITY.md (bench/reliability.ts).
 import { runKernelBench } from '../../bench/kernels.ts';
 import { runLearningReport } from '../../bench/learning.ts';
+import { runReliabilityBench } from '../../bench/reliability.ts';
 import { runSwarmBench } from '../../bench/swarm.ts';
 import { runTrainBench } from '../../bench/train.ts';
 import { ROOT } from './root.ts';
@@ -25,6 +27,12 @@ export async function benchCommand(what: string, o: BenchFlags): Promise<void> {
   if (what === 'learning') {
     // the learning table and plot from the training runs' metrics (bench/learning.ts)
     await runLearningReport(ROOT, { out: o.out });
+    return;
+  }
+  if (what === 'reliability') {
+    if (o.seed !== undefined && !(Number.isInteger(o.seed) && o.seed >= 0)) throw new Error(`--seed takes a whole number, got '${o.seed}'`);
+    const only = o.only?.split(',').map((s) => s.trim()).filter(Boolean);
+    await runReliabilityBench(ROOT, { quick: o.quick, out: o.out, seed: o.seed, only });
     return;
   }
   if (what !== 'kernels' && what !== 'train' && what !== 'swarm') throw new Error(`unknown benchmark '${what}' (known: kernels, train, swarm, learning, reliability)`);

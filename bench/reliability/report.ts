@@ -1,0 +1,208 @@
+// docs/RELIABILITY.md from one run of the suites (bench/reliability.ts), and the tables printed on the console.
+import type { FaultResult } from './faults.ts';
+import type { FuzzResult } from './fuzz.ts';
+import type { MatrixResult, ScenarioResult } from './matrix.ts';
+import type { RateLimitProbe } from './probes.ts';
+
+export interface ReliabilityReport {
+  date: string;
+  machine: string;
+  seed: number;
+  quick: boolean;
+  seconds: number;
+  setup: { params: number; vocab: number; steps: number; workers: number; attackers: number; accum: number; batch: number; block: number; faultSteps: number; livenessBudgetS: number; fuzzLanes: number };
+  matrix: MatrixResult;
+  liveness: ScenarioResult[];
+  rateLimit: RateLimitProbe;
+  faults: FaultResult[];
+  fuzz: FuzzResult;
+}
+
+const MiB = 2 ** 20;
+const pct = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(2)}%`;
+const esc = (s: string) => s.replace(/\|/g, '\\|');
+
+/** 'outlier 16, banned 5' (largest first; the end-of-run 'run-not-running' left out) */
+export function codeList(codes: Record<string, number>): string {
+  const e = Object.entries(codes).filter(([c]) => c !== 'run-not-running');
+  return e.length ? e.sort((a, b) => b[1] - a[1]).map(([c, n]) => `${c} ${n}`).join(', ') : '–';
+}
+
+function refusedHow(r: ScenarioResult): string {
+  const parts = [codeList(r.codes)].filter((x) => x !== '–');
+  const closed = r.tallies['connections closed by the coordinator'];
+  if (closed) parts.push(`connection closed by the coordinator ${closed}×`);
+  if (r.checksFailed) parts.push(`outvoted in spot checks ${r.checksFailed}×`);
+  return parts.join('; ') || 'nothing refused';
+}
+
+function accepted(r: ScenarioResult): string {
+  const extra = Object.entries(r.tallies)
+    .filter(([k]) => k !== 'connections closed by the coordinator' && k !== 'pushes sent')
+    .map(([k, n]) => `${k}: ${n}`);
+  return [String(r.accepted), ...extra].join('; ');
+}
+
+function coordinator(r: ScenarioResult): string {
+  const bad: string[] = [];
+  if (r.health.failures) bad.push(`health failed ${r.health.failures}/${r.health.polls}`);
+  if (!r.freshJoin) bad.push('a fresh client could not join');
+  if (r.accounting) bad.push(r.accounting);
+  if (r.statusChanges.length) bad.push(`status changed: ${r.statusChanges.join(', ')}`);
+  return bad.length ? bad.join('; ') : `up (health ${r.health.polls}/${r.health.polls}, slowest ${Math.round(r.health.maxMs)} ms), fresh client joined, each batch once`;
+}
+
+export function attackTable(m: MatrixResult): string {
+  const head = '| attack | what the attackers did | how the coordinator answered | banned / identities | their answers accepted | val loss (vs clean) | coordinator |\n| --- | --- | --- | --- | --- | --- | --- |';
+  const rows = m.attacks.map(
+    (r) => `| ${r.name} | ${esc(r.tried)} | ${esc(refusedHow(r))} | ${r.banned} / ${r.identities} | ${esc(accepted(r))} | ${r.valLoss.toFixed(4)} (${pct(r.relToClean)}) | ${esc(coordinator(r))} |`,
+  );
+  const c = m.control;
+  if (c) rows.push(`| **control**: ${c.attacked.name} | ${esc(c.attacked.tried)}, against no defences (plain mean, no screen, no spot checks) | ${esc(refusedHow(c.attacked))} | ${c.attacked.banned} / ${c.attacked.identities} | ${c.attacked.accepted} | ${c.attacked.valLoss.toFixed(4)} (${pct(c.attacked.relToClean)} vs its own clean run, ${c.clean.valLoss.toFixed(4)}) | ${esc(coordinator(c.attacked))} |`);
+  return [head, ...rows].join('\n');
+}
+
+export function livenessTable(rows: ScenarioResult[], clean: ScenarioResult, K: number): string {
+  const head = '| attack | what the attackers did | steps done | time | refused | banned / identities | coordinator |\n| --- | --- | --- | --- | --- | --- | --- |';
+  return [
+    head,
+    `| (clean) | every worker honest | ${clean.steps} / ${K} | ${clean.seconds.toFixed(1)} s | – | – | ${esc(coordinator(clean))} |`,
+    ...rows.map((r) => `| ${r.name} | ${esc(r.tried)} | **${r.steps} / ${K}**${r.finished ? '' : ' (gave up)'} | ${r.seconds.toFixed(1)} s | ${esc(codeList(r.codes))} | ${r.banned} / ${r.identities} | ${esc(coordinator(r))} |`),
+  ].join('\n');
+}
+
+const observed = (o: Record<string, number | boolean>) =>
+  Object.entries(o)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+
+export function faultTable(faults: FaultResult[], K: number): string {
+  const head = '| fault | what was done | what the coordinator did | refused (to the faulty workers) | every batch once | steps |\n| --- | --- | --- | --- | --- | --- |';
+  return [head, ...faults.map((f) => `| ${f.name} | ${esc(f.tried)} | ${esc(observed(f.observed))} | ${esc(codeList(f.codes))} | ${f.accounting ? `**no**: ${esc(f.accounting)}` : 'yes'} | ${f.steps} / ${K}${f.finished ? '' : ' (gave up)'} |`)].join('\n');
+}
+
+export function fuzzSummary(f: FuzzResult): string {
+  const kinds = Object.entries(f.byKind)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  return [
+    `- **${f.frames.toLocaleString('en')} frames** in ${f.seconds.toFixed(0)} s (seed ${f.seed}): ${kinds}.`,
+    `- ${f.connections.toLocaleString('en')} connections; the coordinator closed ${f.closedByCoordinator.toLocaleString('en')} of them (malformed frames, frames over the size limit).`,
+    `- Replies to events with an ack: ${codeList(f.replies)}.`,
+    `- Health checks after every batch: ${f.healthChecks - f.healthFailures}/${f.healthChecks} answered; **${f.crashed ? 'the coordinator crashed' : 'no crash'}**.`,
+    `- Coordinator memory (after a full GC): RSS ${(f.memBefore.rss / MiB).toFixed(0)} → ${(f.memAfter.rss / MiB).toFixed(0)} MiB (peak ${(f.memPeak.rss / MiB).toFixed(0)}), heap ${(f.memBefore.heapUsed / MiB).toFixed(1)} → ${(f.memAfter.heapUsed / MiB).toFixed(1)} MiB.`,
+    `- Training under the fuzz: the run went from step ${f.stepsBefore} to ${f.stepsAfter} (one honest worker).`,
+    `- The run's workers table: ${f.workerRowsBefore} → ${f.workerRowsAfter} rows (one per worker id that ever joined; never pruned).`,
+  ].join('\n');
+}
+
+export function renderReport(x: ReliabilityReport): string {
+  const s = x.setup;
+  const m = x.matrix;
+  const sign = m.attacks.find((r) => r.name === 'sign-flip');
+  const constant = m.attacks.find((r) => r.name === 'constant-direction');
+  const hoard = x.liveness.find((r) => r.name === 'lease-hoarding');
+  const invalid = x.liveness.find((r) => r.name === 'invalid-answers');
+  const idents = m.attacks.filter((r) => r.banned).map((r) => `${r.name} ${r.identities}`);
+  const rl = x.rateLimit;
+  const limited = (c: Record<string, number>) => c['rate-limited'] ?? 0;
+  return `# Reliability: attacks, faults and fuzz
+
+Written by \`npm run bench -- reliability${x.quick ? ' --quick' : ''}\` (bench/reliability.ts; ${Math.round(x.seconds / 60)} min) on ${x.machine}, ${x.date},
+seed ${x.seed} (\`--seed ${x.seed}\` replays the fuzz frames and the runs' data order). Not edited by hand. The short versions run in
+\`npm test\`: \`tests/reliability/{attacks,faults,fuzz}.test.ts\` (fresh seeds; every assertion holds for any seed).
+
+## Attacks
+
+A real coordinator, and ${s.workers} simulated volunteers (socket.io-client, msgpack frames, the worker protocol of
+\`client/worker/loop.ts\`) that compute real gradients on the CPU with the float64 reference model
+(\`shared/models/reference\`) on the run's own batches. In each run **${s.attackers} of the ${s.workers} attack (${Math.round((100 * s.attackers) / s.workers)}%)**; an attacker that
+is banned comes back at once as a new identity (a new socket gets a new worker id) and keeps attacking. The model is the tiny
+gpt of the tests (n_layer 1, n_head 2, n_embd 16, block ${s.block}; ${s.params.toLocaleString('en')} parameters, vocabulary ${s.vocab}), B = ${s.batch},
+target batch ${s.accum * s.batch} (A = ${s.accum} batches a step, one per lease), **K = ${s.steps} steps**, AdamW at lr 1e-2. Defences (the run's swarm
+config): \`aggregator: 'centered_clip'\` (τ = the median distance, 3 iterations), \`norm_screen: 10\` (× the median of recent
+per-batch gradient norms), \`spot_check_fraction: 0.5\` (tolerance 1e-3; a third worker breaks a tie), \`ban_after: 3\`,
+\`lease_timeout_s: 10\`. The validation loss is computed on the coordinator's side: the reference model's mean loss over 16 fixed
+validation batches (\`dataset.evalBatch\`) of the final weights. The clean run (same seed, config and K, every worker honest)
+ends at **${m.clean.valLoss.toFixed(4)}** (from ${m.clean.valLossInit.toFixed(4)} at initialisation) in ${m.clean.seconds.toFixed(1)} s. "Coordinator": \`GET /api/health\` polled
+every 200 ms throughout the run, a fresh honest client joining at K/2 (hello, join, weights) and \`SwarmRun.applied\` exactly
+\`{i → ⌊i/A⌋}\`.
+
+${attackTable(m)}
+
+Every attack ends within 5% of the clean run${m.attacks.every((r) => Math.abs(r.relToClean) < 0.05) ? '' : ' **but for the rows over it**'}; the control shows what the sign flip does without the defences.
+Reproduce a row: \`npm run bench -- reliability --only <attack> --seed ${x.seed}\` (its clean run comes with it); the short
+version of the table: \`npx vitest run tests/reliability/attacks.test.ts\`.
+
+### Liveness: attacks that hold the run up (known weaknesses)
+
+The same setup with a budget of ${s.livenessBudgetS} s per run (the clean run needs ${m.clean.seconds.toFixed(1)} s):
+
+${livenessTable(x.liveness, m.clean, s.steps)}
+
+Reproduce: \`npm run bench -- reliability --only lease-hoarding,invalid-answers --seed ${x.seed}\`; the short version (a 1 s
+lease timeout, a 6 s budget, marked as expected failures) is in tests/reliability/attacks.test.ts.
+
+## Faults
+
+Each fault in its own run beside 4 healthy simulated workers (each answer takes 100 ms, as a volunteer's GPU would), K = ${s.faultSteps},
+A = 6, an eval every 4 steps; "every batch once" is \`SwarmRun.applied\` = \`{i → ⌊i/A⌋}\` for the steps done.
+
+${faultTable(x.faults, s.faultSteps)}
+
+Reproduce a row: \`npm run bench -- reliability --only <fault> --seed ${x.seed}\`; the short version:
+\`npx vitest run tests/reliability/faults.test.ts\`.
+
+Not repeated here: **the coordinator killed with SIGKILL** mid-run (\`tests/e2e/restart.test.ts\`: it resumes at its last checkpoint
+with its curve, the Node worker reconnects on its own and training continues) and **a GPU lost in the browser**
+(\`tests/e2e/volunteer-page.test.ts\`: the page says so in words and offers Reload).
+
+## Fuzz
+
+A coordinator alone in a child process (a crash is the process exiting) with one run, one honest worker training it; frames
+from ${s.fuzzLanes} connections at once, half of them said hello and joined first; raw frames through \`client.io.engine.write\`, schema-level
+frames as socket.io events (bench/reliability/fuzz-frames.ts lists the kinds).
+
+${fuzzSummary(x.fuzz)}
+
+Reproduce: \`npm run bench -- reliability --only fuzz --seed ${x.seed}\` (the same frames); the short version (3,000 frames, the
+coordinator in the test's process, an uncaught exception fails it): \`npx vitest run tests/reliability/fuzz.test.ts\`.
+
+## Weaknesses found
+
+1. **Fixed: an event named \`toString\`, \`constructor\` or \`__proto__\` killed the coordinator.** The middleware looked the event's
+   schema up in a plain object and found \`Object.prototype\`'s function; its missing \`safeParse\` threw out of socket.io's
+   middleware runner (no try/catch there) as an uncaught exception. \`INBOUND\` (shared/protocol.ts) now has no prototype;
+   the unknown-events attack and the fuzz send these names. \`server.ts\` should also look names up with \`Object.hasOwn\`.
+2. **Lease hoarding stops a run.** A worker may hold any number of leases, and a lease that expires costs its holder nothing:
+   ${hoard ? `2 hoarders of 10 let the run do ${hoard.steps} of ${s.steps} steps in ${hoard.seconds.toFixed(0)} s` : 'hoarders hold every step'}. Each batch they take waits
+   lease_timeout_s (60 s by default) and is taken again by them when it comes back. Wanted (run.ts): at most one (or
+   \`batches_per_lease\`-sized) train lease out per worker, a strike for each lease that expires in its hands, and a ban like the others.
+3. **Answers the schema refuses hold their lease until it times out, and earn no strike.** A \`submit\` refused as \`bad-message\`
+   (a loss of Inf or NaN, which zod's \`z.number()\` refuses before the run's own non-finite check; a Float64Array gradient)
+   never reaches the run: ${invalid ? `2 such workers of 10 let the run do ${invalid.steps} of ${s.steps} steps in ${invalid.seconds.toFixed(0)} s` : 'each such answer stalls its step'}.
+   Wanted (server.ts): for a \`submit\` whose \`leaseId\` is a string the sender holds, release the lease and strike, as for \`bad-shape\`.
+4. **A ban lasts one connection.** Bans are per worker id, and a worker id per socket: a banned attacker reconnects and gets
+   leases again (identities used by 2 attackers: ${idents.join(', ') || '–'}). Each identity still costs it \`ban_after\` refused
+   answers; tying identities together (an IP, a signed volunteer token) is the fix.
+5. **The norm screen's warm-up.** The first 4 gradients of a run (and of every coordinator start: the screen is not
+   checkpointed) are not screened, and a 1000× gradient taken then inflates the median for a while: accepted 1000× gradients
+   ${sign ? `sign-flip ${sign.accepted}` : ''}${constant ? `, constant-direction ${constant.accepted}` : ''}. CenteredClip absorbed them here; with \`aggregator: 'mean'\` they would not be.
+6. **The per-connection rate limit is per namespace socket.** After ${rl.n} events at once (${limited(rl.first)} refused as rate-limited), a raw
+   DISCONNECT then CONNECT of \`/\` on the same websocket ${rl.renewed ? `gave a fresh bucket: of ${rl.n} more events at once, ${rl.n - limited(rl.afterReconnect)} were taken (${limited(rl.afterReconnect)} refused)` : 'did not renew the session'}; the flood counter that disconnects starts over too. Keep the bucket on
+   the engine connection (\`socket.conn\`), not the socket.
+7. **The run's workers table is never pruned**: one row per worker id that ever joined (the fuzz: ${x.fuzz.workerRowsBefore} → ${x.fuzz.workerRowsAfter}).
+   With reconnects giving new ids, a client that connects, says hello and joins in a loop grows the coordinator's memory and the
+   console's table without bound.
+8. **Colluding twins pass a spot check**: the check compares two workers' results of one batch, so two attackers that
+   compute the same wrong gradient (the wrong-labels attackers here shuffle each batch the same way) pass when both copies
+   reach them (2/10 · 1/9, about 2% of the checks with 2 attackers of 10). A third copy for a share of the passes would
+   close it.
+9. Minor: a message with extra arguments gets its refusal as a \`refused\` event, never through its ack (the middleware takes
+   the ack from the third place, socket.io puts it last), so the sender waits for its ack timeout; a client's DISCONNECT
+   packet leaves its engine connection open, and the events that arrive with it are dropped without a reply. After the last step, while the final
+   eval is out, the run still hands out train leases of step K + 1; their answers are applied to a step that never closes,
+   and after \`done\` they are refused as \`unknown-lease\` rather than \`run-not-running\`.
+`;
+}
