@@ -123,6 +123,43 @@ describe(`robust aggregation (seed ${seed})`, () => {
     run.dispose();
   });
 
+  it('sumOfSquares is the finite check and the norm in one pass: NaN or ±Inf anywhere makes it non-finite, float32 extremes do not', () => {
+    for (const len of [0, 1, 2, 3, 4, 5, 7, 9, 1001]) {
+      const a = Float32Array.from({ length: len }, () => rng.normal());
+      const ref = a.reduce((acc, v) => acc + v * v, 0);
+      expect(sumOfSquares(a)).toBeCloseTo(ref, 10);
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        for (const at of len ? [0, len - 1, len >> 1] : []) {
+          const b = Float32Array.from(a);
+          b[at] = bad;
+          expect(Number.isFinite(sumOfSquares(b))).toBe(false);
+        }
+      }
+    }
+    const max = new Float32Array(100_000).fill(3.4028234663852886e38); // float32's largest: the float64 sum stays finite
+    expect(sumOfSquares(max)).toBeCloseTo(1e5 * 3.4028234663852886e38 ** 2, -70);
+  });
+
+  it('a finite gradient of float32-max values is refused as an outlier, not as non-finite; a -Inf in the last element is named', () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 40, norm_screen: 10, ban_after: 5 } }));
+    const n = run.layout.size;
+    run.join({ workerId: 'h', kind: 'sim' });
+    run.join({ workerId: 'x', kind: 'sim' });
+    for (let i = 0; i < 4; i++) {
+      const l = take(run, 'h');
+      expect(run.submit('h', answer(l, honest(l.batches[0], n))).ok).toBe(true);
+    }
+    const huge = run.submit('x', answer(take(run, 'x'), new Float32Array(n).fill(3.4028234663852886e38))) as Refusal;
+    expect(huge.code).toBe('outlier');
+    expect(huge.reason).toMatch(/gradient norm .* over 10× the median/);
+    const g = honest(1, n);
+    g[n - 1] = -Infinity;
+    const inf = run.submit('x', answer(take(run, 'x'), g)) as Refusal;
+    expect(inf.code).toBe('non-finite');
+    expect(inf.reason).toContain(`grads[${n - 1}] is -Infinity`);
+    run.dispose();
+  });
+
   it('spot checks: twins that agree count once and credit both; a liar is outvoted by a third and struck', () => {
     const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, spot_check_fraction: 1, norm_screen: 0 } }));
     const n = run.layout.size;
