@@ -49,6 +49,9 @@ export class MalformedFrameError extends Error {
 
 // ---- frames ------------------------------------------------------------------------------------------------
 
+/** the largest skeleton a decoder accepts */
+export const MAX_SKELETON = 1 << 20;
+
 /** the skeleton length before it */
 const HEADER = 4;
 /** blobs start at multiples of this from the frame's start (the widest element, Float64 / BigInt64) */
@@ -180,6 +183,9 @@ export function decodeFrame(frame: Uint8Array): unknown {
   const dv = new DataView(frame.buffer, frame.byteOffset, n);
   const skeletonBytes = dv.getUint32(0, true);
   if (skeletonBytes === 0 || skeletonBytes > n - HEADER) throw new MalformedFrameError(`a ${skeletonBytes}-byte skeleton in a ${n}-byte frame`);
+  // real skeletons are a few hundred bytes (a run's config and vocabulary at most a few KiB); a frame of millions of
+  // tiny msgpack values would unpack into a huge object tree
+  if (skeletonBytes > MAX_SKELETON) throw new MalformedFrameError(`a ${skeletonBytes}-byte skeleton (at most ${MAX_SKELETON}; bulk data travels as typed arrays)`);
   let skeleton: unknown;
   try {
     skeleton = packr.unpack(frame.subarray(HEADER, HEADER + skeletonBytes));

@@ -203,3 +203,19 @@ describe('malformed frames', () => {
     expect(() => d.add(42)).toThrow(MalformedFrameError);
   });
 });
+
+describe('skeleton cap', () => {
+  it('a frame whose msgpack skeleton is over MAX_SKELETON is refused before unpacking', async () => {
+    const { MAX_SKELETON } = await import('../../shared/codec.ts');
+    const big = Array.from({ length: MAX_SKELETON / 4 }, (_, i) => i); // ~1.25 MiB of small msgpack integers
+    const [frame] = new Encoder().encode({ type: 2, nsp: '/', data: ['submit', { losses: big }] });
+    const d = new Decoder();
+    expect(() => d.add(frame)).toThrow(MalformedFrameError);
+    expect(() => d.add(frame)).toThrow(/skeleton \(at most 1048576/);
+    const [small] = new Encoder().encode({ type: 2, nsp: '/', data: ['submit', { losses: big.slice(0, 1000) }] });
+    let got: unknown;
+    d.on('decoded', (p) => (got = p));
+    d.add(small);
+    expect((got as { data: [string, { losses: number[] }] }).data[1].losses).toHaveLength(1000);
+  });
+});
