@@ -407,6 +407,12 @@ export class SwarmRun extends EventEmitter<{
     const q = this.pending;
     for (let i = 0; i < q.length && out.length < this.config.swarm.batches_per_lease; ) {
       const b = q[i];
+      // a batch whose gradient this worker sent as an outlier goes to someone else (else an attacker would take its
+      // batch straight back and have the second try clipped in); alone, it may recompute it
+      if (this.outliers.get(b) === workerId && this.connectedWorkers > 1) {
+        i++;
+        continue;
+      }
       const c = this.checks.get(b);
       if (c) {
         // with nobody else to check against, the check is dropped (and counted as skipped)

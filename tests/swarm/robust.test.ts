@@ -83,6 +83,9 @@ describe(`robust aggregation (seed ${seed})`, () => {
     expect(r.code).toBe('outlier');
     expect(r.reason).toMatch(/over 10× the median/);
     expect(run.workers.get('x')!.strikes).toBe(0); // not yet: an honest spike looks the same
+    const next = take(run, 'x');
+    expect(next.batches).not.toEqual(bad.batches); // its refused batch is not handed straight back to it
+    expect(run.submit('x', answer(next, honest(next.batches[0], n))).ok).toBe(true);
     const again = take(run, 'h');
     expect(again.batches).toEqual(bad.batches);
     expect(run.submit('h', answer(again, honest(again.batches[0], n))).ok).toBe(true);
