@@ -150,14 +150,18 @@ export async function learningPlot(root: string, source: LearningSource, out: st
 
 export async function runLearningReport(root: string, o: { out?: string; png?: string } = {}): Promise<void> {
   const gpuDir = join(root, 'bench', 'data', 'h200-learn');
-  const local = (f: string) => join(root, 'runs', f, 'metrics.jsonl');
+  // a fresh local run's metrics, else the committed copy of the last ones (bench/data/swiftshader-learn)
+  const local = (f: string) => {
+    const fresh = join(root, 'runs', f, 'metrics.jsonl');
+    return existsSync(fresh) ? fresh : join(root, 'bench', 'data', 'swiftshader-learn', `${f}.jsonl`);
+  };
   const sources: LearningSource[] = [
     { machine: 'NVIDIA H200 (Dawn, Node)', files: Object.fromEntries(FAMILIES.map((f) => [f, join(gpuDir, `${f}.jsonl`)])) },
     {
       machine: '2-core AMD EPYC, SwiftShader (Dawn, Node)',
       files: Object.fromEntries(FAMILIES.map((f) => [f, local(f)])),
       note:
-        'runs of `npx gradswarm train PRESET --runtime node`, read from runs/PRESET/metrics.jsonl where present. The gpt and lstm runs of ' +
+        'runs of `npx gradswarm train PRESET --runtime node`, read from runs/PRESET/metrics.jsonl (copies in bench/data/swiftshader-learn). The gpt and lstm runs of ' +
         'the previous session came before metrics.jsonl existed; bench/LEARNING.md has them: gpt-char-small reached 1.914 in 17 min 36 s ' +
         '(1,530 tokens/s; val 1.993 at step 1000), lstm-char 1.865 in 22 min 28 s (1,196 tokens/s; val 2.071 at step 400, about 6 min). ' +
         'The gru and rnn runs here shared the 2 cores with test suites and benchmarks of other work, so their wall times are longer than a quiet machine gives.',
