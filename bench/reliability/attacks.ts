@@ -1,11 +1,12 @@
 // The attacks of the reliability suite: each is what a hostile volunteer does with a lease (`onLease`) or once
 // per session (`onSession`), on top of the honest simulated worker (./sim.ts). Gradient attacks poison the real
-// gradient (sign flip ×−1000, a constant direction at 1000× or at 4× its norm, NaN/Inf, wrong labels, a replayed
-// old gradient); protocol attacks abuse the messages (a lease answered twice, another worker's lease, a claimed
-// worker id, wrong shapes, frames over maxHttpBufferSize, malformed msgpack, unknown and admin events, hoarding
-// leases). ./matrix.ts runs each with 2 of 10 workers attacking and compares the validation loss with a clean run.
+// gradient (sign flip ×−1000, the same sent with the next lease request, a constant direction at 1000× or at 4× its
+// norm, NaN/Inf, wrong labels, a replayed old gradient); protocol attacks abuse the messages (a lease answered twice,
+// another worker's lease, a claimed worker id, wrong shapes, frames over maxHttpBufferSize, malformed frames, unknown
+// and admin events, hoarding leases, answers the schema refuses). ./matrix.ts runs each with 2 of 10 workers attacking
+// and compares the validation loss with a clean run.
 import { msgpackFrame, packValue } from '../../shared/codec.ts';
-import { PROTOCOL_VERSION, type Lease, type Submission } from '../../shared/protocol.ts';
+import { PROTOCOL_VERSION, type Lease, type LeaseReply, type Submission } from '../../shared/protocol.ts';
 import { Rng } from '../../shared/rng.ts';
 import { connected, honestly, norm, openSocket, SessionEnded, type SimWorker } from './sim.ts';
 
@@ -143,6 +144,23 @@ export const ATTACKS: Attack[] = [
       const s = 1000 * norm(g);
       return Float32Array.from(d, (x) => x * s);
     }),
+  },
+  {
+    name: 'outlier-twice',
+    tried: "every train gradient × −1000, sent together with its next lease request: before 31278a3 that returned its own refused batch, and its second 1000× answer counted as the 'second opinion'; now only the other attacker can be that",
+    onLease: async (w, lease) => {
+      let l: Lease | undefined = lease;
+      while (l && w.active) {
+        if (!(await w.sync(l.version))) return;
+        const sub = w.compute(l);
+        if (l.kind !== 'train') return void (await w.submit(sub));
+        sub.grads = sign(sub.grads!, -1000) as F32;
+        const [r, next] = await Promise.all([w.submit(sub), w.call<LeaseReply>('lease', { runId: w.o.runId, version: Math.max(0, w.version) })]);
+        if (r.ok) w.tally('1000× gradients taken (clipped to the screen cap)');
+        l = next.ok && 'lease' in next ? next.lease : undefined;
+        if (l) w.leases++;
+      }
+    },
   },
   {
     name: 'sub-screen-push',

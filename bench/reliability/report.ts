@@ -102,6 +102,7 @@ export function renderReport(x: ReliabilityReport): string {
   const m = x.matrix;
   const sign = m.attacks.find((r) => r.name === 'sign-flip');
   const constant = m.attacks.find((r) => r.name === 'constant-direction');
+  const twice = m.attacks.find((r) => r.name === 'outlier-twice');
   const hoard = x.liveness.find((r) => r.name === 'lease-hoarding');
   const invalid = x.liveness.find((r) => r.name === 'invalid-answers');
   const idents = m.attacks.filter((r) => r.banned).map((r) => `${r.name} ${r.identities}`);
@@ -183,23 +184,30 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    (a loss of Inf or NaN, which zod's \`z.number()\` refuses before the run's own non-finite check; a Float64Array gradient)
    never reaches the run: ${invalid ? `2 such workers of 10 let the run do ${invalid.steps} of ${s.steps} steps in ${invalid.seconds.toFixed(0)} s` : 'each such answer stalls its step'}.
    Wanted (server.ts): for a \`submit\` whose \`leaseId\` is a string the sender holds, release the lease and strike, as for \`bad-shape\`.
-4. **A ban lasts one connection.** Bans are per worker id, and a worker id per socket: a banned attacker reconnects and gets
+4. **Two colluding attackers are each other's "second opinion".** An outlier is refused once and its batch goes to
+   another worker; a second outlier for the batch is taken, clipped to the screen's cap (10× the median norm), with no
+   strike. Until 31278a3 the refused worker could be that other worker itself (asking for its next lease together with its
+   refused answer, it got its batch back from the queue's front: the outlier-twice attack and a test in
+   tests/reliability/attacks.test.ts showed it, now a regression test). A second attacker still can: ${twice ? `outlier-twice above, ${twice.tallies['1000× gradients taken (clipped to the screen cap)'] ?? 0} of its 1000× gradients taken clipped` : 'see outlier-twice'}. CenteredClip
+   absorbs them; with \`aggregator: 'mean'\` each is a step's worth of gradient in the attackers' direction. Wanted: clip
+   the second outlier but keep the batch open for a third, normal-norm opinion before blaming nobody.
+5. **A ban lasts one connection.** Bans are per worker id, and a worker id per socket: a banned attacker reconnects and gets
    leases again (identities used by 2 attackers: ${idents.join(', ') || '–'}). Each identity still costs it \`ban_after\` refused
    answers; tying identities together (an IP, a signed volunteer token) is the fix.
-5. **The norm screen's warm-up.** The first 4 gradients of a run (and of every coordinator start: the screen is not
+6. **The norm screen's warm-up.** The first 4 gradients of a run (and of every coordinator start: the screen is not
    checkpointed) are not screened, and a 1000× gradient taken then inflates the median for a while: accepted 1000× gradients
    ${sign ? `sign-flip ${sign.accepted}` : ''}${constant ? `, constant-direction ${constant.accepted}` : ''}. CenteredClip absorbed them here; with \`aggregator: 'mean'\` they would not be.
-6. **The per-connection rate limit is per namespace socket.** After ${rl.n} events at once (${limited(rl.first)} refused as rate-limited), a raw
+7. **The per-connection rate limit is per namespace socket.** After ${rl.n} events at once (${limited(rl.first)} refused as rate-limited), a raw
    DISCONNECT then CONNECT of \`/\` on the same websocket ${rl.renewed ? `gave a fresh bucket: of ${rl.n} more events at once, ${rl.n - limited(rl.afterReconnect)} were taken (${limited(rl.afterReconnect)} refused)` : 'did not renew the session'}; the flood counter that disconnects starts over too. Keep the bucket on
    the engine connection (\`socket.conn\`), not the socket.
-7. **The run's workers table is never pruned**: one row per worker id that ever joined (the fuzz: ${x.fuzz.workerRowsBefore} → ${x.fuzz.workerRowsAfter}).
+8. **The run's workers table is never pruned**: one row per worker id that ever joined (the fuzz: ${x.fuzz.workerRowsBefore} → ${x.fuzz.workerRowsAfter}).
    With reconnects giving new ids, a client that connects, says hello and joins in a loop grows the coordinator's memory and the
    console's table without bound.
-8. **Colluding twins pass a spot check**: the check compares two workers' results of one batch, so two attackers that
+9. **Colluding twins pass a spot check**: the check compares two workers' results of one batch, so two attackers that
    compute the same wrong gradient (the wrong-labels attackers here shuffle each batch the same way) pass when both copies
    reach them (2/10 · 1/9, about 2% of the checks with 2 attackers of 10). A third copy for a share of the passes would
    close it.
-9. Minor: a message with extra arguments gets its refusal as a \`refused\` event, never through its ack (the middleware takes
+10. Minor: a message with extra arguments gets its refusal as a \`refused\` event, never through its ack (the middleware takes
    the ack from the third place, socket.io puts it last), so the sender waits for its ack timeout; a client's DISCONNECT
    packet leaves its engine connection open, and the events that arrive with it are dropped without a reply. After the last step, while the final
    eval is out, the run still hands out train leases of step K + 1; their answers are applied to a step that never closes,

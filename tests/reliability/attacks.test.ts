@@ -14,8 +14,12 @@ import { freshClientJoins, until, valLoss } from '../../bench/reliability/checks
 import { ROBUST, runMatrix, runScenario, type MatrixOptions, type MatrixResult, type ScenarioResult } from '../../bench/reliability/matrix.ts';
 import { probeRateLimitReset } from '../../bench/reliability/probes.ts';
 import { SimWorker } from '../../bench/reliability/sim.ts';
-import { freshSeed } from '../../shared/rng.ts';
-import { startCoordinator, tinyRun } from '../swarm/helpers.ts';
+import { readFileSync } from 'node:fs';
+import { SwarmRun } from '../../coordinator/swarm/run.ts';
+import { encodeCorpus } from '../../shared/data/dataset.ts';
+import type { Lease } from '../../shared/protocol.ts';
+import { Rng, freshSeed } from '../../shared/rng.ts';
+import { smallCorpus, startCoordinator, tinyRun } from '../swarm/helpers.ts';
 
 const seed = freshSeed();
 const K = 10;
@@ -69,6 +73,8 @@ describe(`attacks, 2 of 10 workers (seed ${seed})`, () => {
       // only while the screen warms up (its first 4 norms) can a 1000× gradient get in; CenteredClip absorbs it
       expect(r.accepted, name).toBeLessThanOrEqual(8);
     }
+    const twice = result('outlier-twice');
+    expect(twice.codes.outlier).toBeGreaterThan(0);
     const nan = result('nan-inf');
     expect(nan.codes['non-finite']).toBeGreaterThan(0);
     expect(nan.accepted).toBe(0);
@@ -175,5 +181,41 @@ describe('the per-connection rate limit (known weakness)', () => {
   it.fails('leaving and re-entering the namespace on the same websocket does not refill the bucket', () => {
     expect(probe.renewed).toBe(true);
     expect(probe.afterReconnect['rate-limited'] ?? 0).toBeGreaterThan(probe.n * 0.8);
+  });
+});
+
+describe('the norm screen\'s second opinion comes from another worker', () => {
+  // An outlier is refused once and its batch goes to another worker; a second outlier for the batch is taken, clipped
+  // to the screen's cap, with no strike. The refused worker must not be handed its own batch back (it was: asking
+  // again at once, it got the batch from the queue's front and was its own second opinion).
+  const codes: string[] = [];
+  let strikes = -1;
+  beforeAll(() => {
+    const { tokenizer, dataset } = encodeCorpus(readFileSync(smallCorpus(), 'utf8'));
+    const run = new SwarmRun('t', 't', tinyRun({ swarm: { target_batch_size: 40, norm_screen: 10 } }), tokenizer, dataset);
+    run.on('error', () => {});
+    const n = run.layout.size;
+    const grad = (b: number, f: number) => {
+      const r = new Rng((seed ^ Math.imul(b + 1, 0x9e3779b1)) >>> 0);
+      return Float32Array.from({ length: n }, () => (0.05 + 0.01 * r.normal()) * f) as Float32Array<ArrayBuffer>;
+    };
+    const take = (w: string) => (run.lease(w) as { lease: Lease }).lease;
+    for (const w of ['honest', 'attacker']) run.join({ workerId: w, kind: 'sim' });
+    for (let i = 0; i < 4; i++) {
+      const l = take('honest');
+      run.submit('honest', { runId: 't', leaseId: l.leaseId, version: 0, loss: 2, grads: grad(l.batches[0], 1) });
+    }
+    for (let k = 0; k < 4; k++) {
+      const l = take('attacker');
+      const r = run.submit('attacker', { runId: 't', leaseId: l.leaseId, version: 0, loss: 2, grads: grad(l.batches[0], -1000) });
+      codes.push(r.ok ? 'taken' : r.code);
+    }
+    strikes = run.workers.get('attacker')!.strikes;
+    run.dispose();
+  });
+
+  it('a worker answering 1000× again and again is refused every time', () => {
+    console.log(`a worker answering 1000× four times in a row: ${codes.join(', ')}; strikes ${strikes}`);
+    expect(codes).toEqual(['outlier', 'outlier', 'outlier', 'outlier']);
   });
 });
