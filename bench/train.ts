@@ -4,7 +4,7 @@
 // pool next to the estimate of shared/models/memory.ts, for the presets and (unless --quick) each family's
 // default config. Prints each result as it finishes and writes the "Training step" section of bench/RESULTS.md.
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { openBrowserPage } from '../client/host/browser.ts';
 import { loadCorpus } from '../coordinator/data/corpus.ts';
@@ -133,6 +133,7 @@ export async function runTrainBench(root: string, o: TrainBenchOptions): Promise
       adapter: `${info.adapter}${info.fallback ? ' (software fallback adapter)' : ''}`,
       chromium,
       cpus: `${cpu.length} × ${cpu[0]?.model ?? '?'} (browser reports ${info.cores})`,
+      load: loadavg()[0].toFixed(1),
       tfjs: peers ? `@tensorflow/tfjs-core + tfjs-backend-webgpu ${version(root, '@tensorflow/tfjs-backend-webgpu')}` : 'not run (--no-peers)',
     };
     console.log(`gradswarm training-step benchmark on ${machine.adapter}, Chromium ${chromium}, ${machine.cpus}`);
@@ -170,6 +171,7 @@ export async function runTrainBench(root: string, o: TrainBenchOptions): Promise
       console.error(`bench: the pool grew after step 2 for ${grew.map((m) => m.name).join(', ')}`);
       failed = true;
     }
+    machine.load += ` at the start, ${loadavg()[0].toFixed(1)} at the end`;
     writeTrainSection(out, markdown(results, memory, { ...machine, started, seed, steps, quick: !!o.quick, only: o.only, peers }));
     console.log(`wrote the '${TRAIN_HEADING.slice(3)}' section of ${out}`);
   } finally {
@@ -221,6 +223,8 @@ interface RunInfo {
   adapter: string;
   chromium: string;
   cpus: string;
+  /** 1-minute load average: other processes share the cores */
+  load: string;
   tfjs: string;
   started: Date;
   seed: number;
@@ -276,7 +280,7 @@ Produced by \`npm run bench -- train${args ? ` ${args}` : ''}\` (bench/train.ts)
 - Date: ${m.started.toISOString()}
 - Adapter: ${m.adapter}
 - Chromium: ${m.chromium} (headless)
-- CPU: ${m.cpus}
+- CPU: ${m.cpus}; 1-minute load average ${m.load} (other processes included)
 - Peer: ${m.tfjs}
 - Method: one page; per preset, our model (the trainer's own step: \`accumulateGrads\` → host \`clipGrads\` → \`applyGrads\`, i.e.
   forward + backward with one readback of loss and flat gradient, global-norm clipping on the host, GpuAdamW, \`gpu.sync()\`)
