@@ -27,7 +27,7 @@ import type { RunConfig } from '../../shared/train/run-config.ts';
 import { learningRate } from '../../shared/train/schedule.ts';
 import { optimizerSettings } from '../../client/train/trainer.ts';
 import { Rng } from '../../shared/rng.ts';
-import { centeredClip, coordinateMedian, NormScreen, relDistance, sumOfSquares, trimmedMean } from './robust.ts';
+import { centeredClip, coordinateMedian, median, NormScreen, relDistance, sumOfSquares, trimmedMean } from './robust.ts';
 
 export interface WorkerInfo {
   workerId: string;
@@ -72,6 +72,8 @@ interface LeaseRecord extends Lease {
   issuedAt: number;
   /** the step the batches belong to (train) */
   step: number;
+  /** backup leases: the lease ids computing the same batches (the first answer counts, the others are duplicates) */
+  group?: Set<string>;
 }
 
 export interface StepRecord {
@@ -171,6 +173,11 @@ export class SwarmRun extends EventEmitter<{
   private outliers = new Map<number, string>();
   /** outliers taken clipped after a second opinion agreed the batch's gradient is large */
   outliersClipped = 0;
+  /** backup leases handed out for stragglers */
+  backups = 0;
+  private backingUp?: LeaseRecord;
+  private durations: number[] = [];
+  private typicalMs = 0;
   private checks = new Map<number, SpotCheck>();
   /** spot-check outcomes: passed, failed (a tie broken by a third result), skipped (no second worker around) */
   readonly spotChecks = { passed: 0, failed: 0, skipped: 0 };
@@ -244,6 +251,21 @@ export class SwarmRun extends EventEmitter<{
     const s = this.workers.get(workerId);
     if (s) s.connected = false;
     for (const [id, l] of this.leases) if (l.workerId === workerId) this.expire(id, l);
+    // a worker that leaves having given nothing and done nothing wrong is forgotten (the table would grow for ever
+    // with every connection); contributors, struck and banned workers stay for the console
+    if (s && !s.samples && !s.evalLeases && !s.strikes && !s.checksPassed && !s.banned) this.workers.delete(workerId);
+  }
+
+  /**
+   * a worker's answer to its lease was refused before it reached the run (e.g. a schema error in its submit): the
+   * lease goes back at once instead of at its timeout, and the sender gets a strike
+   */
+  rejectAnswer(workerId: string, leaseId: string, why: string): boolean {
+    const l = this.leases.get(leaseId);
+    if (!l || l.workerId !== workerId) return false;
+    this.expire(leaseId, l);
+    this.strike(workerId, why);
+    return true;
   }
 
   get connectedWorkers(): number {
@@ -266,6 +288,10 @@ export class SwarmRun extends EventEmitter<{
     if (w) w.lastSeen = Date.now();
     if (w?.banned) return refuse('banned', `banned from run ${this.id}: ${w.banned}`);
     if (this.status !== 'running') return this.status === 'paused' ? { ok: true, wait: 2000, why: 'the run is paused' } : refuse('run-not-running', `run ${this.id} is ${this.status}`);
+    // one lease at a time per worker (the worker loop never asks for more): hoarding leases to stall a step takes
+    // as many connections as leases, each of which the rate limit and the lease timeout bound
+    const held = this.leasesOf(workerId);
+    if (held > 0) return { ok: true, wait: 500, why: `answer the lease you hold first (${held} out)` };
     const { data, train, swarm } = this.config;
     const take = (q: number[]) => (q === this.pending ? this.takeTrain(workerId) : q.splice(0, swarm.batches_per_lease));
     let kind: Lease['kind'];
@@ -275,8 +301,14 @@ export class SwarmRun extends EventEmitter<{
       batches = take(this.evalPending);
     } else if (this.pending.length && (batches = take(this.pending)).length) {
       kind = 'train';
+    } else if ((batches = this.backupFor(workerId)).length) {
+      kind = 'train';
     } else {
-      return { ok: true, wait: 100 + Math.min(2000, this.leases.size * 50), why: `step ${this.version + 1}: waiting for ${this.leases.size} lease(s) out with other workers` };
+      // ask again when the oldest lease out becomes eligible for a backup (or the new weights come)
+      let wait = 100 + Math.min(2000, this.leases.size * 50);
+      const t = this.now();
+      for (const l of this.leases.values()) if (l.kind === 'train' && l.workerId !== workerId) wait = Math.min(wait, Math.max(20, this.backupAfter() - (t - l.issuedAt)));
+      return { ok: true, wait: Math.round(wait), why: `step ${this.version + 1}: waiting for ${this.leases.size} lease(s) out with other workers` };
     }
     const leaseId = `${this.id}.${this.version}.${++this.leaseSeq}`;
     const lease: LeaseRecord = {
@@ -294,8 +326,16 @@ export class SwarmRun extends EventEmitter<{
       issuedAt: this.now(),
       step: this.version,
     };
+    if (this.backingUp) {
+      // a backup of a straggler's lease: both compute the same batches, the first answer counts
+      const orig = this.backingUp;
+      orig.group ??= new Set([orig.leaseId]);
+      orig.group.add(leaseId);
+      lease.group = orig.group;
+      this.backingUp = undefined;
+    }
     this.leases.set(leaseId, lease);
-    const { workerId: _w, issuedAt: _i, step: _s, ...wire } = lease;
+    const { workerId: _w, issuedAt: _i, step: _s, group: _g, ...wire } = lease;
     return { ok: true, lease: wire };
   }
 
@@ -352,6 +392,12 @@ export class SwarmRun extends EventEmitter<{
     }
     this.leases.delete(sub.leaseId);
     this.remember(sub.leaseId, 'done');
+    if (l.group) {
+      for (const other of l.group) {
+        if (other !== sub.leaseId && this.leases.delete(other)) this.remember(other, 'done');
+      }
+    }
+    if (l.kind === 'train') this.noteDuration(this.now() - l.issuedAt);
     if (w) w.computeMs += sub.computeMs ?? 0;
     if (l.kind === 'eval') {
       sub.losses!.forEach((v, k) => (this.evalLosses[l.batches[k]] = v));
@@ -387,6 +433,41 @@ export class SwarmRun extends EventEmitter<{
         w.leases++;
       }
     }
+  }
+
+  /**
+   * Straggler and hoarder insurance (MapReduce's backup tasks): when nothing is queued, a waiting worker is given
+   * the batches of the step's oldest train lease that has been out over 2× the usual lease time (and 250 ms), unless
+   * it holds them itself or they are already backed up or spot-checked. Batches are pure functions of their index,
+   * so either answer is the same gradient; the first counts and the other is refused as a duplicate.
+   */
+  private backupFor(workerId: string): number[] {
+    const t = this.now();
+    const after = this.backupAfter();
+    let oldest: LeaseRecord | undefined;
+    for (const l of this.leases.values()) {
+      if (l.kind !== 'train' || l.step !== this.version || t - l.issuedAt < after) continue;
+      if (l.batches.some((b) => this.checks.has(b))) continue;
+      // every copy out is late (a backup can straggle too: a hoarder may have taken it) and none is this worker's
+      const copies = l.group ? [...l.group].map((id) => this.leases.get(id)).filter((x) => x !== undefined) : [l];
+      if (copies.some((c) => c.workerId === workerId || t - c.issuedAt < after)) continue;
+      if (!oldest || l.issuedAt < oldest.issuedAt) oldest = l;
+    }
+    if (!oldest) return [];
+    this.backingUp = oldest;
+    this.backups++;
+    return [...oldest.batches];
+  }
+
+  /** ms a train lease may be out before its batches are offered to a waiting worker as a backup */
+  private backupAfter(): number {
+    return Math.max(250, 2 * (this.typicalMs || 1000));
+  }
+
+  private noteDuration(ms: number): void {
+    this.durations.push(ms);
+    if (this.durations.length > 32) this.durations.shift();
+    this.typicalMs = median(this.durations);
   }
 
   /** a strike against a worker; at ban_after strikes it is banned from the run and its leases go back */
@@ -540,6 +621,10 @@ export class SwarmRun extends EventEmitter<{
   private expire(id: string, l: LeaseRecord, mark = true): void {
     this.leases.delete(id);
     if (mark) this.remember(id, 'expired');
+    if (l.group) {
+      l.group.delete(id);
+      if ([...l.group].some((o) => this.leases.has(o))) return; // a backup still computes these batches
+    }
     if (l.kind === 'eval') {
       if (l.version === this.evalVersion) this.evalPending.unshift(...l.batches);
     } else if (l.step === this.version) {
@@ -579,7 +664,8 @@ export class SwarmRun extends EventEmitter<{
 
   private openStep(): void {
     const s = this.version;
-    this.pending = Array.from({ length: this.accum }, (_, m) => s * this.accum + m);
+    // after the last step only the final eval is left: no train batches beyond max_steps
+    this.pending = s >= this.maxSteps ? [] : Array.from({ length: this.accum }, (_, m) => s * this.accum + m);
     this.sum.fill(0);
     this.stepBatches = 0;
     this.stepLossSum = 0;

@@ -112,6 +112,8 @@ export class Coordinator {
   private readonly log: Logger;
   private readonly startedAt = Date.now();
   private readonly records = new Map<string, RunRecord>();
+  /** each connection's rate-limit bucket */
+  private readonly buckets = new WeakMap<object, { tokens: number; filled: number; floods: number }>();
   readonly admin: AdminToken;
   url = '';
 
@@ -339,31 +341,42 @@ export class Coordinator {
     };
     socket.on('error', (e) => refused(refuse('bad-message', e.message)));
     const limit = this.o.rateLimit ?? { perSecond: 500, burst: 1000, disconnectAfter: 5000 };
-    let tokens = limit.burst;
-    let filled = performance.now();
-    let floods = 0;
+    // the bucket belongs to the connection (the websocket), not to the namespace socket: leaving and re-entering
+    // the namespace on the same connection does not refill it
+    let bucket = this.buckets.get(socket.conn);
+    if (!bucket) this.buckets.set(socket.conn, (bucket = { tokens: limit.burst, filled: performance.now(), floods: 0 }));
+    const b = bucket;
     // every inbound event: within the rate, known name, schema-valid payload, an ack function where the protocol has one
     socket.use((packet, next) => {
       const [event, payload, ack] = packet as [string, unknown, unknown];
       const reply = (r: Refusal) => (typeof ack === 'function' ? (ack as (r: Refusal) => void)(r) : socket.emit('refused', r));
       const t = performance.now();
-      tokens = Math.min(limit.burst, tokens + ((t - filled) / 1000) * limit.perSecond);
-      filled = t;
-      if (tokens < 1) {
-        if (++floods >= limit.disconnectAfter) {
-          refused(refuse('rate-limited', `${floods} messages over the rate in a row: disconnected`));
+      b.tokens = Math.min(limit.burst, b.tokens + ((t - b.filled) / 1000) * limit.perSecond);
+      b.filled = t;
+      if (b.tokens < 1) {
+        if (++b.floods >= limit.disconnectAfter) {
+          refused(refuse('rate-limited', `${b.floods} messages over the rate in a row: disconnected`));
           socket.disconnect(true);
           return;
         }
         return reply(refused(refuse('rate-limited', `over ${limit.perSecond} messages/s (burst ${limit.burst}): slow down`)));
       }
-      tokens -= 1;
-      floods = 0;
-      const schema = (INBOUND as Record<string, (typeof INBOUND)[keyof typeof INBOUND]>)[event];
+      b.tokens -= 1;
+      b.floods = 0;
+      const schema = typeof event === 'string' && Object.hasOwn(INBOUND, event) ? (INBOUND as Record<string, (typeof INBOUND)[keyof typeof INBOUND]>)[event] : undefined;
       if (!schema) return reply(refused(refuse('bad-message', `unknown event '${String(event).slice(0, 50)}'`)));
       if (typeof ack !== 'function') return reply(refused(refuse('bad-message', `'${event}' needs an acknowledgement callback`)));
       const r = schema.safeParse(payload);
-      if (!r.success) return reply(refused(refuse('bad-message', `${event}: ${schemaProblems(r.error)}`)));
+      if (!r.success) {
+        const why = `${event}: ${schemaProblems(r.error)}`;
+        // an answer to a lease the sender holds, refused here: the lease goes back now (not at its timeout) and the
+        // sender gets a strike, so answering with garbage cannot stall a step
+        const p = payload as { runId?: unknown; leaseId?: unknown } | null;
+        if (event === 'submit' && st.info && typeof p?.runId === 'string' && typeof p.leaseId === 'string') {
+          this.runs.get(p.runId)?.rejectAnswer(st.info.workerId, p.leaseId, `bad-message: ${why}`);
+        }
+        return reply(refused(refuse('bad-message', why)));
+      }
       packet[1] = r.data;
       next();
     });

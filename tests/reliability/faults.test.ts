@@ -66,11 +66,10 @@ describe(`faults beside 4 healthy workers (seed ${seed})`, () => {
     expect(r.codes.expired).toBe(3);
   });
 
-  it('slow volunteers: the lease goes to another worker after lease_timeout_s and the late answer is refused as expired', () => {
+  it('slow volunteers: the batch goes to another worker (a backup lease or the timeout) and the late answer is refused', () => {
     const r = results.get('slow-volunteers')!;
     expect(r.observed.slowLeases).toBe(2);
     expect(r.observed.lateExpired).toBe(2);
     expect(r.observed.lateAccepted).toBe(0);
-    expect(r.observed.acceptedOnTime as number).toBeGreaterThan(0);
   });
 });

@@ -154,9 +154,10 @@ describe(`swarm run engine (seed ${seed})`, () => {
     const lb = take(run, 'b');
     const lc = take(run, 'c');
     run.leave('a'); // tab closed mid-lease: back at once
+    expect(run.lease('c')).toMatchObject({ ok: true, why: expect.stringMatching(/answer the lease you hold first/) });
+    expect(run.submit('c', answer(run, lc, n)).ok).toBe(true);
     const reassigned = take(run, 'c');
     expect(reassigned.batches).toEqual(la.batches);
-    expect(run.submit('c', answer(run, lc, n)).ok).toBe(true);
     expect(run.submit('c', answer(run, reassigned, n)).ok).toBe(true);
     expect((run.submit('a', answer(run, la, n)) as Refusal).code).toBe('expired');
     // b goes silent: after the timeout its batch is handed out again
@@ -170,7 +171,8 @@ describe(`swarm run engine (seed ${seed})`, () => {
       }
       return false;
     }, 5000, 'the silent lease to time out');
-    expect((run.submit('b', answer(run, lb, n)) as Refusal).code).toBe('expired');
+    // c got b's batch as a backup (after 250 ms) or after b's lease timed out: b's late answer is refused either way
+    expect(['duplicate', 'expired']).toContain((run.submit('b', answer(run, lb, n)) as Refusal).code);
     expect(run.version).toBe(1);
     expect([...run.applied.entries()].sort((x, y) => x[0] - y[0])).toEqual([[0, 0], [1, 0], [2, 0]]);
     expect(run.workers.get('c')!.samples).toBe(12);
@@ -181,18 +183,21 @@ describe(`swarm run engine (seed ${seed})`, () => {
     const run = makeRun(tinyRun({ swarm: { target_batch_size: 4 }, train: { eval_interval: 1, eval_batches: 3, max_steps: 2 } }));
     const n = run.layout.size;
     join(run, 'a');
-    const evals = [take(run, 'a'), take(run, 'a'), take(run, 'a')];
+    run.join({ workerId: 'b', kind: 'sim' });
+    run.join({ workerId: 'c', kind: 'sim' });
+    run.join({ workerId: 'd', kind: 'sim' });
+    const evals = [take(run, 'a'), take(run, 'b'), take(run, 'c')];
     expect(evals.map((l) => [l.kind, l.batches[0], l.version])).toEqual([['eval', 0, 0], ['eval', 1, 0], ['eval', 2, 0]]);
-    const t = take(run, 'a');
+    const t = take(run, 'd');
     expect(t.kind).toBe('train');
-    expect(run.submit('a', answer(run, t, n)).ok).toBe(true);
+    expect(run.submit('d', answer(run, t, n)).ok).toBe(true);
     expect(run.version).toBe(0); // eval of version 0 still out
-    for (const l of evals) expect(run.submit('a', answer(run, l, n)).ok).toBe(true);
+    for (const [w, l] of [['a', evals[0]], ['b', evals[1]], ['c', evals[2]]] as const) expect(run.submit(w, answer(run, l, n)).ok).toBe(true);
     expect(run.version).toBe(1);
     expect(run.valHistory.map((v) => [v.step, +v.valLoss.toFixed(6)])).toEqual([[0, 3.1]]);
     // step 2 is the last: eval of version 2 finishes the run
-    for (let i = 0; i < 3; i++) expect(take(run, 'a').kind).toBe('eval'); // eval at version 1 (interval 1)
-    expect(run.lease('a')).toMatchObject({ ok: true });
+    for (const w of ['a', 'b', 'c']) expect(take(run, w).kind).toBe('eval'); // eval at version 1 (interval 1)
+    expect(run.lease('d')).toMatchObject({ ok: true });
     run.dispose();
   });
 
@@ -222,5 +227,27 @@ describe(`swarm run engine (seed ${seed})`, () => {
     expect(r.reason).toMatch(/max_staleness 0/);
     await sleep(10);
     strict.dispose();
+  });
+});
+
+describe('backup leases', () => {
+  it("a straggler's batches go to a waiting worker as a backup; the first answer counts, the other is a duplicate", async () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 60 } }));
+    const n = run.layout.size;
+    join(run, 'slow');
+    join(run, 'fast');
+    const s0 = take(run, 'slow');
+    const f0 = take(run, 'fast');
+    expect(run.submit('fast', answer(run, f0, n)).ok).toBe(true);
+    expect(run.lease('fast')).toMatchObject({ ok: true, wait: expect.any(Number) }); // too early for a backup
+    await sleep(1100);
+    const backup = take(run, 'fast');
+    expect(backup.batches).toEqual(s0.batches);
+    expect(run.backups).toBe(1);
+    expect(run.submit('fast', answer(run, backup, n)).ok).toBe(true);
+    expect(run.version).toBe(1);
+    expect((run.submit('slow', answer(run, s0, n)) as Refusal).code).toBe('duplicate');
+    expect([...run.applied.entries()].sort((a, b) => a[0] - b[0])).toEqual([[0, 0], [1, 0]]);
+    run.dispose();
   });
 });
