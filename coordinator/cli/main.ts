@@ -89,7 +89,7 @@ program
   .description(
     'in headless Chromium, time our kernels against @tensorflow/tfjs (webgpu) and @jax-js/jax (kernels), or full training steps of each family preset against the same model in tfjs, with the GPU memory a step holds (train); the coordinator under simulated workers and the default run with 1 and 2 volunteers (swarm); writes bench/RESULTS.md',
   )
-  .argument('<what>', "which benchmark: 'kernels', 'train' or 'swarm'")
+  .argument('<what>', "which benchmark: 'kernels', 'train', 'swarm', 'learning' or 'reliability'")
   .option('--only <names>', 'comma-separated ops (kernels), presets / families, e.g. gpt-char-small,lstm (train), or parts: 1M, 10M, 10M:64, volunteers (swarm) (default: all)')
   .option('--quick', 'fewer, smaller sizes (kernels); fewer steps and no memory runs of the default configs (train); fewer configurations and shorter windows (swarm)')
   .option('--out <file>', 'markdown report path (default: bench/RESULTS.md)')
