@@ -44,7 +44,7 @@ const refusals = (r: Record<string, number>) =>
 export function volunteersTable(body: HTMLTableSectionElement, workers: VolunteerRow[]): void {
   const rows = [...workers].sort((a, b) => Number(b.connected) - Number(a.connected) || b.lastSeen - a.lastSeen);
   body.replaceChildren(
-    ...rows.map((w) =>
+    ...rows.flatMap((w) => [
       h(
         'tr',
         { 'data-worker': w.workerId, class: w.connected ? '' : 'gone' },
@@ -58,10 +58,12 @@ export function volunteersTable(body: HTMLTableSectionElement, workers: Voluntee
         h('td', { class: Object.keys(w.refused).length ? 'warn' : '' }, refusals(w.refused)),
         h('td', { class: w.checksFailed ? 'warn' : '' }, w.checksPassed || w.checksFailed ? `${w.checksPassed} passed, ${w.checksFailed} failed` : '–'),
         w.banned
-          ? h('td', { class: 'banned', title: w.banned, 'data-banned': 'yes' }, `banned: ${w.banned}`)
+          ? h('td', { class: 'banned', title: w.banned, 'data-banned': 'yes' }, 'banned')
           : h('td', { class: w.strikes ? 'warn' : '' }, w.strikes ? `${w.strikes} strike${w.strikes > 1 ? 's' : ''}` : 'good'),
       ),
-    ),
+      // why it was banned, in full, on its own line under the volunteer
+      ...(w.banned ? [h('tr', { class: 'ban-reason', 'data-worker': w.workerId }, h('td', { colspan: '10' }, `${label(w)} banned: ${w.banned}`))] : []),
+    ]),
   );
 }
 
