@@ -56,6 +56,8 @@ export interface WorkerStats extends WorkerInfo {
   checksFailed: number;
   /** why the worker was banned from this run (at ban_after strikes), if it was */
   banned?: string;
+  /** leases of this worker that another worker's copy answered first (it straggled, or hoarded) */
+  beaten?: number;
 }
 
 /** a spot-checked batch: the results so far (each a per-batch mean gradient), from distinct workers */
@@ -394,7 +396,14 @@ export class SwarmRun extends EventEmitter<{
     this.remember(sub.leaseId, 'done');
     if (l.group) {
       for (const other of l.group) {
-        if (other !== sub.leaseId && this.leases.delete(other)) this.remember(other, 'done');
+        const o = this.leases.get(other);
+        if (other !== sub.leaseId && o) {
+          this.leases.delete(other);
+          this.remember(other, 'done');
+          // its holder was beaten by another copy: a straggler (or a hoarder), which gets no backups from now on
+          const lw = this.workers.get(o.workerId);
+          if (lw) lw.beaten = (lw.beaten ?? 0) + 1;
+        }
       }
     }
     if (l.kind === 'train') this.noteDuration(this.now() - l.issuedAt);
@@ -442,6 +451,7 @@ export class SwarmRun extends EventEmitter<{
    * so either answer is the same gradient; the first counts and the other is refused as a duplicate.
    */
   private backupFor(workerId: string): number[] {
+    if (this.workers.get(workerId)?.beaten) return [];
     const t = this.now();
     const after = this.backupAfter();
     let oldest: LeaseRecord | undefined;
