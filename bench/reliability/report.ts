@@ -176,7 +176,7 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    schema up in a plain object and found \`Object.prototype\`'s function; its missing \`safeParse\` threw out of socket.io's
    middleware runner (no try/catch there) as an uncaught exception. \`INBOUND\` (shared/protocol.ts) now has no prototype;
    the unknown-events attack and the fuzz send these names. \`server.ts\` now also looks names up with \`Object.hasOwn\`.
-2. **Lease hoarding slows a run (it used to stop it).** A worker now holds one lease at a time, and a lease out for over 2× the
+2. **Lease hoarding slows a run (it used to stop it).** A worker now holds one lease at a time, and a lease out for over 5× the
    usual lease time is offered to a waiting worker as a backup (first answer counts). The hoarders still take a lease at the
    opening of every step, so each step waits for the backups: ${hoard ? `2 hoarders of 10 let the run do ${hoard.steps} of ${s.steps} steps in ${hoard.seconds.toFixed(0)} s` : 'see the table'}
    (before the fix, each hoarded batch waited lease_timeout_s, 60 s by default). Wanted: a strike for a lease that a backup

@@ -446,7 +446,7 @@ export class SwarmRun extends EventEmitter<{
 
   /**
    * Straggler and hoarder insurance (MapReduce's backup tasks): when nothing is queued, a waiting worker is given
-   * the batches of the step's oldest train lease that has been out over 2× the usual lease time (and 250 ms), unless
+   * the batches of the step's oldest train lease that has been out over 5× the usual lease time and a quarter of lease_timeout_s, unless
    * it holds them itself or they are already backed up or spot-checked. Batches are pure functions of their index,
    * so either answer is the same gradient; the first counts and the other is refused as a duplicate.
    */
@@ -471,7 +471,9 @@ export class SwarmRun extends EventEmitter<{
 
   /** ms a train lease may be out before its batches are offered to a waiting worker as a backup */
   private backupAfter(): number {
-    return Math.max(250, 2 * (this.typicalMs || 1000));
+    // volunteers differ in speed many times over: only a lease far past the usual time, and a quarter of its
+    // timeout, is a straggler worth a second copy (else fast workers would redo every slow volunteer's work)
+    return Math.max(250, 5 * (this.typicalMs || 1000), (this.config.swarm.lease_timeout_s * 1000) / 4);
   }
 
   private noteDuration(ms: number): void {

@@ -154,7 +154,7 @@ describe('liveness attacks', () => {
   });
 
   // a worker holds one lease at a time (coordinator/swarm/run.ts lease()), and a late lease's batches go to a waiting
-  // worker as a backup, so two hoarders slow the run (each step waits 2× the usual lease time for them) but no longer
+  // worker as a backup, so two hoarders slow the run (each step waits for a backup: 5× the usual lease time and a quarter of lease_timeout_s) but no longer
   // stop it until lease_timeout_s (before: 1 step of 10 in the budget). Not yet as fast as a clean run.
   it('2 of 10 workers hoarding leases slow the run but do not stop it', () => {
     expect(budget.hoard!.steps).toBeGreaterThanOrEqual(2);

@@ -232,7 +232,8 @@ describe(`swarm run engine (seed ${seed})`, () => {
 
 describe('backup leases', () => {
   it("a straggler's batches go to a waiting worker as a backup; the first answer counts, the other is a duplicate", async () => {
-    const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 60 } }));
+    // a backup after a quarter of the 2 s lease timeout (the answers here are instant, so 5× the usual time is less)
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 2 } }));
     const n = run.layout.size;
     join(run, 'slow');
     join(run, 'fast');
