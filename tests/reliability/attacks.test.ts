@@ -47,8 +47,9 @@ function intact(r: ScenarioResult): void {
   expect(r.health.polls).toBeGreaterThan(0);
   expect(r.freshJoin, `${r.name}: a fresh client joined mid-run`).toBe(true);
   expect(r.statusChanges, `${r.name}: the run's status`).toEqual([]);
-  // honest workers are never refused (but for asking after the run ended)
-  expect(Object.keys(r.honestCodes).filter((c) => c !== 'run-not-running'), `${r.name}: honest refusals`).toEqual([]);
+  // honest workers are never refused, but for asking after the run ended and for an honest spike the norm screen
+  // refuses once (the batch's second opinion then takes it, clipped, and nobody is struck); never banned
+  expect(Object.keys(r.honestCodes).filter((c) => c !== 'run-not-running' && c !== 'outlier'), `${r.name}: honest refusals`).toEqual([]);
 }
 
 describe(`attacks, 2 of 10 workers (seed ${seed})`, () => {
