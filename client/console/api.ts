@@ -1,6 +1,7 @@
 // The admin API as the console uses it (docs/swarm.md, "Admin API"): every call carries the admin token as
 // `Authorization: Bearer <token>`; a 401 becomes an Unauthorized error (the console then asks for the token again),
 // any other failure an ApiError with the server's {error} and, for configs, its problems by path.
+import type { WorkerStats } from '../../coordinator/swarm/run.ts';
 import type { RunStatus } from '../../shared/protocol.ts';
 
 export interface RunSummary {
@@ -39,25 +40,8 @@ export interface ValRow {
   t?: number;
 }
 
-export interface VolunteerRow {
-  workerId: string;
-  kind: string;
-  name?: string;
-  adapter?: string;
-  joinedAt: number;
-  lastSeen: number;
-  samples: number;
-  leases: number;
-  evalLeases: number;
-  refused: Record<string, number>;
-  computeMs: number;
-  connected: boolean;
-  /** strikes (bad gradients, failed spot checks) and the ban they led to (coordinator/swarm/run.ts WorkerStats) */
-  strikes: number;
-  checksPassed: number;
-  checksFailed: number;
-  banned?: string;
-}
+/** a row of GET /api/runs/:id's volunteers table: the run's own record of the worker, as JSON */
+export type VolunteerRow = WorkerStats;
 
 /** the summary plus the run's record; `workers` here is the volunteers table, not the count */
 export interface RunDetail extends Omit<RunSummary, 'workers'> {
