@@ -2,23 +2,10 @@
 // `Authorization: Bearer <token>`; a 401 becomes an Unauthorized error (the console then asks for the token again),
 // any other failure an ApiError with the server's {error} and, for configs, its problems by path.
 import type { WorkerStats } from '../../coordinator/swarm/run.ts';
+import type { RunSummary } from '../../coordinator/swarm/server.ts';
 import type { RunStatus } from '../../shared/protocol.ts';
 
-export interface RunSummary {
-  id: string;
-  name: string;
-  status: RunStatus;
-  model: string;
-  params: number;
-  step: number;
-  maxSteps: number;
-  samples: number;
-  loss: number | null;
-  valLoss: number | null;
-  tokensPerSec: number;
-  workers: number;
-  weight?: number;
-}
+export type { RunSummary };
 
 /** one optimizer step (coordinator/swarm/run.ts StepRecord); computeMs: the slowest worker's compute, when known */
 export interface StepRow {

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { TOKEN_FILE } from '../swarm/auth.ts';
+import type { RunSummary } from '../swarm/server.ts';
 
 export interface RunFlags {
   coordinator: string;
@@ -58,21 +59,7 @@ function client(o: RunFlags): Client {
   return { base, call, json };
 }
 
-interface Summary {
-  id: string;
-  name: string;
-  status: string;
-  model: string;
-  params: number;
-  step: number;
-  maxSteps: number;
-  samples: number;
-  loss: number | null;
-  valLoss: number | null;
-  tokensPerSec: number;
-  workers: number;
-  weight: number;
-}
+type Summary = RunSummary;
 
 const f4 = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(4));
 

@@ -21,6 +21,7 @@ import {
   type Hello,
   type Refusal,
   type RunInfo,
+  type RunStatus,
   type ServerToClientEvents,
   type TokenFile,
 } from '../../shared/protocol.ts';
@@ -89,6 +90,26 @@ const MIME: Record<string, string> = {
   '.ico': 'image/x-icon',
   '.wasm': 'application/wasm',
 };
+
+/** one run in GET /api/runs (and the head of GET /api/runs/:id): what the console and `gradswarm run` read */
+export interface RunSummary {
+  id: string;
+  name: string;
+  status: RunStatus;
+  model: string;
+  params: number;
+  step: number;
+  maxSteps: number;
+  /** train rows applied so far */
+  samples: number;
+  loss: number | null;
+  valLoss: number | null;
+  tokensPerSec: number;
+  /** connected workers */
+  workers: number;
+  /** the run's share of volunteers */
+  weight: number;
+}
 
 class HttpError extends Error {
   constructor(
@@ -470,7 +491,7 @@ export class Coordinator {
     res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
   }
 
-  runSummary(r: SwarmRun) {
+  runSummary(r: SwarmRun): RunSummary {
     const last = r.history.at(-1);
     return {
       id: r.id,
