@@ -7,11 +7,11 @@
 //   3. Fuzz (fuzz-frames.ts, fuzz.ts): 20,000 frames against a coordinator alone in a child process
 //      (coordinator-child.ts), health and process checked after every 1,000, memory after a full GC.
 // The attack and fault runs use an in-process coordinator (as the tests do); --quick runs shorter versions of all three.
+import { bundleForNode } from '../client/host/bundle.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { paramLayout } from '../shared/models/layout.ts';
 import { freshSeed } from '../shared/rng.ts';
 import { startCoordinator, tinyRun } from '../tests/swarm/helpers.ts';
@@ -46,21 +46,7 @@ function machine(): string {
 /** the child entry, bundled (a child cannot load .ts) */
 async function bundleChild(root: string): Promise<string> {
   const outdir = join(root, 'node_modules', '.cache', 'gradswarm', 'bench-reliability');
-  await build({
-    entryPoints: { coordinator: join(root, 'bench', 'reliability', 'coordinator-child.ts') },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outdir,
-    outExtension: { '.js': '.mjs' },
-    packages: 'external',
-    loader: { '.wgsl': 'text' },
-    sourcemap: 'inline',
-    logLevel: 'warning',
-    define: { __GRADSWARM_ROOT__: JSON.stringify(root) },
-  });
-  return join(outdir, 'coordinator.mjs');
+  return (await bundleForNode(root, { coordinator: join(root, 'bench', 'reliability', 'coordinator-child.ts') }, outdir)).coordinator;
 }
 
 /** the child's next message of a type (its exit rejects) */

@@ -17,11 +17,11 @@
 // GRADSWARM_BENCH_CPU_PROF=<dir> runs each coordinator child under node --cpu-prof, writing its profile there;
 // GRADSWARM_BENCH_NODE_ARGS adds node options to it (e.g. --trace-gc); GRADSWARM_BENCH_INGEST_BUDGET sets its
 // ingest gate's budget in bytes (Infinity: no gate).
+import { bundleForNode } from '../client/host/bundle.ts';
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { loadCorpus } from '../coordinator/data/corpus.ts';
 import { CharTokenizer } from '../shared/data/tokenizer.ts';
 import { parseRunConfig, type RunConfig } from '../shared/train/run-config.ts';
@@ -100,21 +100,8 @@ export function benchRunConfig(size: Size, workers: number): RunConfig {
 /** bundles the two child entries (the CLI itself is a bundle: a child cannot load .ts) */
 async function bundleChildren(root: string): Promise<{ coordinator: string; clients: string }> {
   const outdir = join(root, 'node_modules', '.cache', 'gradswarm', 'bench-swarm');
-  await build({
-    entryPoints: { coordinator: join(root, 'bench', 'swarm-coordinator.ts'), clients: join(root, 'bench', 'swarm-clients.ts') },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outdir,
-    outExtension: { '.js': '.mjs' },
-    packages: 'external',
-    loader: { '.wgsl': 'text' },
-    sourcemap: 'inline',
-    logLevel: 'warning',
-    define: { __GRADSWARM_ROOT__: JSON.stringify(root) },
-  });
-  return { coordinator: join(outdir, 'coordinator.mjs'), clients: join(outdir, 'clients.mjs') };
+  const out = await bundleForNode(root, { coordinator: join(root, 'bench', 'swarm-coordinator.ts'), clients: join(root, 'bench', 'swarm-clients.ts') }, outdir);
+  return { coordinator: out.coordinator, clients: out.clients };
 }
 
 /** the next IPC message of `type` from a child (an 'error' message or an exit rejects) */
