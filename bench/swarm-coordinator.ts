@@ -2,9 +2,10 @@
 // event loop are its own, with probes that do not touch its code:
 //   - every inbound frame: a listener put first on each engine.io connection's 'data' (the frame as ws assembled it,
 //     before socket.io decodes it) notes the time and size; frames of at least the model's bytes are gradients;
-//   - the run's 'step' event (after clipping and AdamW) and its 'weights' event after the coordinator's own listener
-//     has broadcast them (encoded and handed to every socket).
-// Overhead of a step = broadcast done − arrival of the gradient frame that closed the step. Peak memory: VmHWM of
+//   - the run's 'weights' event (after clipping and AdamW), first before and then after the coordinator's own
+//     listener has published them (copied for GET weights/… and the 'version' notice handed to every socket).
+// Overhead of a step = published − arrival of the gradient frame that closed the step. The workers' downloads of
+// the weights that follow are measured by the clients (SimStats.fetchMs) and cost this process CPU in the window. Peak memory: VmHWM of
 // /proc/self/status, reset (clear_refs 5) when measuring starts.
 //
 // Protocol over IPC: parent → {type:'run', config, warmupSteps, minSteps, maxSteps, minSeconds, maxSeconds};
@@ -14,7 +15,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Coordinator } from '../coordinator/swarm/server.ts';
-import { Encoder } from '../shared/codec.ts';
 import type { StepRecord } from '../coordinator/swarm/run.ts';
 import type { RunConfig } from '../shared/train/run-config.ts';
 
@@ -32,16 +32,14 @@ export interface MeasureRequest {
 
 export interface StepSample {
   step: number;
-  /** last gradient frame → broadcast handed to the sockets */
+  /** last gradient frame → new weights published (served and announced) */
   overheadMs: number;
-  /** last gradient frame → 'step' event: socket.io decode, validation, finite check and sum, clip + AdamW */
+  /** last gradient frame → the step closed: socket.io decode, validation, finite check and sum, clip + AdamW */
   closeMs: number;
   /** of closeMs: clip + AdamW (StepRecord.aggregateMs) */
   aggregateMs: number;
-  /** 'step' event → broadcast done: msgpack encode of the weights and the writes to every socket */
-  broadcastMs: number;
-  /** of broadcastMs: the msgpack encode of the weights frame (once for all sockets) */
-  encodeMs: number;
+  /** step closed → published: the copy of the weights served over HTTP and the 'version' notice to every socket */
+  publishMs: number;
   /** the step's wall time (StepRecord.ms: first lease of the step → close) */
   stepMs: number;
 }
@@ -106,15 +104,6 @@ async function main(): Promise<void> {
   send({ type: 'ready', url, rss: rssIdle });
 
   let gradThreshold = Infinity;
-  // the frame encoder socket.io uses (one Encoder, shared by every broadcast): time the large frames it packs
-  let encodeMs = 0;
-  const encode = Encoder.prototype.encode;
-  Encoder.prototype.encode = function (this: Encoder, packet) {
-    const t = performance.now();
-    const out = encode.call(this, packet);
-    if (out[0].byteLength >= gradThreshold) encodeMs = performance.now() - t;
-    return out;
-  };
   let lastGradAt = 0;
   let measuring = false;
   let gradFrames = 0;
@@ -149,18 +138,18 @@ async function main(): Promise<void> {
     run.on('error', (e) => send({ type: 'error', message: `run: ${e.message}` }));
 
     const steps: StepSample[] = [];
-    let stepAt = 0;
-    let rec: StepRecord | undefined;
+    let closedAt = 0;
+    let publishedAt = 0;
     let t0 = 0;
     let cpu0 = process.cpuUsage();
     let rssPeakBefore = 0;
     let gate0 = { paused: 0, overdue: 0 };
-    run.on('step', (r) => {
-      stepAt = performance.now();
-      rec = r;
-    });
-    run.on('weights', (version) => {
-      const t = performance.now();
+    // the run emits 'weights' (the coordinator publishes them) and then 'step' (with the record)
+    run.prependListener('weights', () => void (closedAt = performance.now()));
+    run.on('weights', () => void (publishedAt = performance.now()));
+    run.on('step', (rec: StepRecord) => {
+      const version = rec.step;
+      const t = publishedAt;
       if (version === m.warmupSteps) {
         rssPeakBefore = hwm();
         resetHwm();
@@ -170,14 +159,13 @@ async function main(): Promise<void> {
         cpu0 = process.cpuUsage();
         return;
       }
-      if (!measuring || !rec) return;
+      if (!measuring) return;
       steps.push({
         step: version,
         overheadMs: t - lastGradAt,
-        closeMs: stepAt - lastGradAt,
+        closeMs: closedAt - lastGradAt,
         aggregateMs: rec.aggregateMs,
-        broadcastMs: t - stepAt,
-        encodeMs,
+        publishMs: t - closedAt,
         stepMs: rec.ms,
       });
       const elapsed = (t - t0) / 1000;

@@ -1,6 +1,8 @@
 // A simulated swarm worker for the coordinator benchmark (bench/swarm.ts) and its test: a real socket.io-client
 // with the msgpack parser (shared/codec.ts) speaking shared/protocol.ts by hand (hello, join, lease, submit), with a
-// given gradient instead of a GPU. It keeps only the weights version of the 'weights' broadcasts, not the weights.
+// given gradient instead of a GPU. Like the real loop it downloads the weights of each version it computes on over
+// HTTP (GET weightsPath, started when the 'version' notice arrives), so the coordinator serves them as it would for
+// real workers; it keeps only their byte count.
 //
 // One difference from client/worker/loop.ts, on purpose: told to wait (the step's leases are all out), the real
 // loop sleeps the coordinator's hint (100 ms + 50 ms per lease out, up to 2.1 s); the simulated worker leases again
@@ -8,7 +10,7 @@
 // polling interval.
 import { io, type Socket } from 'socket.io-client';
 import { parser } from '../shared/codec.ts';
-import { PROTOCOL_VERSION, type ClientToServerEvents, type Lease, type ServerToClientEvents } from '../shared/protocol.ts';
+import { PROTOCOL_VERSION, weightsPath, type ClientToServerEvents, type Lease, type ServerToClientEvents } from '../shared/protocol.ts';
 
 export type SimSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -23,6 +25,9 @@ export interface SimStats {
   waits: number;
   /** gradient bytes submitted (the Float32Array's, without framing) */
   gradBytes: number;
+  /** weights bytes downloaded, and ms from each 'version' notice to its weights downloaded */
+  weightBytes: number;
+  fetchMs: number[];
 }
 
 /** a connected socket.io client (websocket only, msgpack frames, no reconnection) */
@@ -36,24 +41,30 @@ export async function connectSim(url: string, timeoutMs = 30_000): Promise<SimSo
 }
 
 export class SimWorker {
-  readonly stats: SimStats = { accepted: 0, evals: 0, waits: 0, gradBytes: 0 };
-  /** the newest weights version this worker has (from the join, then the broadcasts) */
+  readonly stats: SimStats = { accepted: 0, evals: 0, waits: 0, gradBytes: 0, weightBytes: 0, fetchMs: [] };
+  /** the newest weights version announced (the join's, then the 'version' notices) */
   version: number;
+  /** the version whose weights this worker downloaded, and a download in progress */
+  private have = -1;
+  private download?: { version: number; done: Promise<void> };
   private wake: (() => void)[] = [];
 
   private constructor(
     readonly socket: SimSocket,
+    readonly url: string,
     readonly workerId: string,
     readonly runId: string,
+    readonly epoch: string,
     /** parameters of the run's model: the gradient's length */
     readonly paramCount: number,
     version: number,
     private readonly ackTimeoutMs: number,
   ) {
     this.version = version;
-    socket.on('weights', (m) => {
+    socket.on('version', (m) => {
       if (m.runId !== this.runId || m.version <= this.version) return;
       this.version = m.version;
+      this.fetch(m.version, performance.now()).catch(() => {}); // a failure shows when the lease needs it
       for (const w of this.wake.splice(0)) w();
     });
   }
@@ -67,7 +78,7 @@ export class SimWorker {
       if (!w.ok) throw new Error(`hello refused: ${w.code}: ${w.reason}`);
       const j = await ask(s, 'join', o.runId ? { runId: o.runId } : {}, ackTimeoutMs);
       if (!j.ok) throw new Error(`join refused: ${j.code}: ${j.reason}`);
-      return new SimWorker(s, w.workerId, j.run.runId, j.run.paramCount, j.version, ackTimeoutMs);
+      return new SimWorker(s, url, w.workerId, j.run.runId, j.run.epoch, j.run.paramCount, j.version, ackTimeoutMs);
     } catch (e) {
       s.close();
       throw e;
@@ -122,14 +133,26 @@ export class SimWorker {
     });
   }
 
-  /** the lease's weights: a socket delivers in order, so the broadcast that opened the lease's step came first; else ask */
+  /** the lease's weights, downloaded (or being downloaded since its notice) */
   private async weightsFor(lease: Lease): Promise<void> {
-    if (this.version >= lease.version) return;
-    await this.newerThan(this.version, 5_000);
-    if (this.version >= lease.version) return;
-    const w = await ask(this.socket, 'weights', { runId: this.runId }, this.ackTimeoutMs);
-    if (!w.ok) throw new Error(`weights refused: ${w.code}: ${w.reason}`);
-    this.version = Math.max(this.version, w.version);
+    if (this.have === lease.version) return;
+    await this.fetch(lease.version, performance.now());
+  }
+
+  /** GET the weights of version v (once: a second call joins the download in progress) */
+  private fetch(v: number, since: number): Promise<void> {
+    if (this.download?.version === v) return this.download.done;
+    const done = (async () => {
+      const r = await fetch(new URL(weightsPath(this.runId, this.epoch, v), this.url));
+      const body = await r.arrayBuffer();
+      if (r.status === 404) return; // the run moved past v: the lease will be refused as stale or expired
+      if (r.status !== 200 || body.byteLength !== this.paramCount * 4) throw new Error(`weights v${v}: HTTP ${r.status}, ${body.byteLength} bytes`);
+      this.stats.weightBytes += body.byteLength;
+      this.stats.fetchMs.push(performance.now() - since);
+      this.have = Math.max(this.have, v);
+    })();
+    this.download = { version: v, done };
+    return done;
   }
 }
 

@@ -1,17 +1,20 @@
 // The swarm protocol: the one typed contract between the coordinator (coordinator/swarm/) and every worker (the
 // volunteer page and the Node worker, both through client/worker/loop.ts). socket.io events with acks; frames are
-// msgpack (shared/codec.ts), so weights and gradients travel as raw Float32Array bytes.
+// msgpack (shared/codec.ts), so gradients travel as raw Float32Array bytes.
 //
 // A worker's life:   hello → welcome      (who am I, which GPU)
-//                    join → JoinReply     (the run it was given: config, vocabulary, token file, weights + version)
+//                    join → JoinReply     (the run it was given: config, vocabulary, token file, weights version)
 //                    lease → LeaseReply   (batch indices to compute on weights `version`, or wait)
 //                    submit → SubmitReply (loss and the gradient summed over the lease's batches, or eval losses)
-// The coordinator broadcasts 'weights' to a run's room after every optimizer step and 'progress' for the page's
-// chart. Every inbound payload is validated here (zod) before it touches state; a refusal says why in words.
+// The weights themselves are an HTTP GET (weightsPath: raw float32, immutable, cacheable), not a socket message: a
+// step's broadcast is a few bytes ('version') instead of workers × model bytes written on the coordinator's critical
+// path, and a 40 MB download never queues a worker's lease or ack behind it. The coordinator sends 'version' to a
+// run's room after every optimizer step and 'progress' for the page's chart. Every inbound payload is validated here
+// (zod) before it touches state; a refusal says why in words.
 import { z } from 'zod';
 import type { RunConfig } from './train/run-config.ts';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export type WorkerKind = 'browser' | 'node' | 'sim';
 
@@ -85,8 +88,6 @@ export const submissionSchema = z.strictObject({
 });
 export type Submission = z.infer<typeof submissionSchema>;
 
-export const weightsRequestSchema = z.strictObject({ runId: z.string().max(100) });
-
 // ---- coordinator → worker ----------------------------------------------------------------------------------
 
 export interface Welcome {
@@ -112,9 +113,21 @@ export interface RunInfo {
   vocab: string[];
   tokens: TokenFile;
   paramCount: number;
+  /**
+   * this run's life in this coordinator process (random). Weights URLs carry it: after a restart from a checkpoint
+   * the versions past it are computed again, differently, and must not be served from a cache of the earlier life
+   */
+  epoch: string;
 }
 
-export type JoinReply = { ok: true; run: RunInfo; version: number; params: Float32Array } | Refusal;
+/**
+ * where a worker GETs the weights after `version` optimizer steps (relative to the coordinator): the run's flat layout
+ * as little-endian float32, paramCount × 4 bytes, immutable. Only the run's current version is served; an older one
+ * answers 404 (the run moved on: lease again).
+ */
+export const weightsPath = (runId: string, epoch: string, version: number): string => `weights/${encodeURIComponent(runId)}/${epoch}/${version}.bin`;
+
+export type JoinReply = { ok: true; run: RunInfo; version: number } | Refusal;
 
 export interface Lease {
   leaseId: string;
@@ -137,8 +150,6 @@ export type LeaseReply = { ok: true; lease: Lease } | { ok: true; wait: number; 
 
 export type SubmitReply = { ok: true; step: number; version: number } | Refusal;
 
-export type WeightsReply = { ok: true; version: number; params: Float32Array } | Refusal;
-
 export interface Progress {
   runId: string;
   step: number;
@@ -154,10 +165,10 @@ export interface Progress {
 
 export type RunStatus = 'running' | 'paused' | 'stopped' | 'done';
 
-export interface WeightsBroadcast {
+/** the run has new weights (GET weightsPath(runId, epoch, version)) */
+export interface VersionNotice {
   runId: string;
   version: number;
-  params: Float32Array;
 }
 
 // ---- the event maps (socket.io generics: a wrong payload fails to compile) --------------------------------
@@ -169,11 +180,10 @@ export interface ClientToServerEvents {
   join: (m: Join, ack: Ack<JoinReply>) => void;
   lease: (m: LeaseRequest, ack: Ack<LeaseReply>) => void;
   submit: (m: Submission, ack: Ack<SubmitReply>) => void;
-  weights: (m: { runId: string }, ack: Ack<WeightsReply>) => void;
 }
 
 export interface ServerToClientEvents {
-  weights: (m: WeightsBroadcast) => void;
+  version: (m: VersionNotice) => void;
   progress: (m: Progress) => void;
   /** the run this worker was in ended or was stopped: join again */
   'run-ended': (m: { runId: string; status: RunStatus; reason: string }) => void;
@@ -186,7 +196,6 @@ const inbound = {
   join: joinSchema,
   lease: leaseRequestSchema,
   submit: submissionSchema,
-  weights: weightsRequestSchema,
 } as const;
 
 /**

@@ -286,6 +286,7 @@ export const ATTACKS: Attack[] = [
     name: 'malformed-msgpack',
     tried: 'raw frames: bytes that are not a frame, a frame whose skeleton is not msgpack, a text frame, a frame that is not a packet, an event without a name, a submit packet cut in half',
     onLease: async (w, lease) => {
+      if (!(await w.sync(lease.version))) return;
       const sub = w.compute(lease);
       const whole = packValue([2, '/', ['submit', sub], 9]);
       const frames: (Uint8Array | string)[] = [

@@ -3,7 +3,7 @@
 // and a fresh honest client able to join.
 import type { SwarmRun } from '../../coordinator/swarm/run.ts';
 import { modelLoss } from '../../shared/models/reference/index.ts';
-import { PROTOCOL_VERSION, type JoinReply, type WeightsReply } from '../../shared/protocol.ts';
+import { PROTOCOL_VERSION, weightsPath, type JoinReply } from '../../shared/protocol.ts';
 import { tensor } from '../../shared/tensor.ts';
 import { connected, openSocket, sleep } from './sim.ts';
 
@@ -79,8 +79,16 @@ export async function freshClientJoins(url: string, runId: string, paramCount: n
     const ask = <T>(e: string, p: unknown) => (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<T> } }).timeout(10_000).emitWithAck(e, p);
     const hello = await ask<{ ok: boolean }>('hello', { protocol: PROTOCOL_VERSION, kind: 'sim', name: 'probe' });
     const join = await ask<JoinReply>('join', { runId });
-    const w = await ask<WeightsReply>('weights', { runId });
-    return hello.ok && join.ok && join.params.length === paramCount && w.ok && w.params.length === paramCount;
+    if (!hello.ok || !join.ok) return false;
+    // the run may step between the join and the GET: a 404 names the version it is at now
+    for (let v = join.version, tries = 0; tries < 5; tries++) {
+      const w = await fetch(new URL(weightsPath(runId, join.run.epoch, v), url));
+      if (w.status === 200) return (await w.arrayBuffer()).byteLength === paramCount * 4;
+      const gone = (await w.json()) as { version?: number };
+      if (w.status !== 404 || typeof gone.version !== 'number') return false;
+      v = gone.version;
+    }
+    return false;
   } catch {
     return false;
   } finally {

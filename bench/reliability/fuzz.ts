@@ -127,7 +127,7 @@ export async function runFuzz(t: FuzzTarget, o: FuzzOptions): Promise<FuzzResult
    */
   const settle = async (c: Conn) => {
     if (!c.s.connected) return;
-    const probe = (c.s as unknown as Ask).timeout(1500).emitWithAck('weights', { runId: '-' }).then(
+    const probe = (c.s as unknown as Ask).timeout(1500).emitWithAck('lease', { runId: '-', version: 0 }).then(
       () => true,
       () => false,
     );

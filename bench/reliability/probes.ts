@@ -11,7 +11,7 @@ async function burst(s: SimSocket, n: number): Promise<Record<string, number>> {
     Array.from({ length: n }, () =>
       (s as unknown as Ask)
         .timeout(10_000)
-        .emitWithAck('weights', { runId: '-' })
+        .emitWithAck('lease', { runId: '-', version: 0 })
         .then(
           (r) => r.code ?? 'ok',
           () => 'no reply',

@@ -1,6 +1,6 @@
 // A simulated volunteer for the reliability suites: a real socket.io client (msgpack frames) that speaks the
 // protocol as client/worker/loop.ts does (hello, join, the run's token file over HTTP, lease → compute → submit;
-// weights from the join, the 'weights' broadcasts or a 'weights' request) but computes on the CPU with the float64
+// the weights of each lease's version over HTTP, GET weightsPath) but computes on the CPU with the float64
 // reference model, so its gradients are the real ones. Any break (a cut, the socket closed under it) starts the
 // session over: hello, join, a fresh copy of the weights. An attacker is the same worker with another `onLease`
 // and `onSession` (./attacks.ts); a fault is a worker that dies or stalls at a chosen moment (./faults.ts).
@@ -19,8 +19,7 @@ import {
   type ServerToClientEvents,
   type Submission,
   type SubmitReply,
-  type WeightsBroadcast,
-  type WeightsReply,
+  weightsPath,
 } from '../../shared/protocol.ts';
 import { tensor } from '../../shared/tensor.ts';
 
@@ -107,16 +106,12 @@ export class SimWorker {
   done = false;
   private stopped = false;
   private ended?: string;
-  private latest?: WeightsBroadcast;
   private wake?: () => void;
   private loop?: Promise<void>;
 
   constructor(readonly o: SimOptions) {
     this.socket = openSocket(o.url);
-    this.socket.on('weights', (m) => {
-      if (m.runId === this.o.runId && (!this.latest || m.version > this.latest.version)) this.latest = m;
-      this.wake?.();
-    });
+    this.socket.on('version', () => this.wake?.());
     this.socket.on('run-ended', (m) => {
       if (m.runId === this.o.runId) this.done = true;
       this.wake?.();
@@ -244,8 +239,7 @@ export class SimWorker {
     this.run = j.run;
     this.model = j.run.config.model;
     this.dataset = await this.tokens(j.run);
-    this.load(j.version, j.params);
-    this.latest = undefined;
+    this.version = -1; // fetched for the first lease
     this.sessions++;
     await this.o.onSession?.(this);
     while (this.active) {
@@ -283,22 +277,16 @@ export class SimWorker {
     return d;
   }
 
-  private load(version: number, params: Float32Array): void {
-    this.version = version;
-    this.params = params;
-  }
-
-  /** the weights of version v: from the broadcast if it came, else asked for; false if the run moved past v */
+  /** the weights of version v, downloaded; false if the run moved past v */
   async sync(v: number): Promise<boolean> {
     if (this.version === v) return true;
-    if (this.latest?.version === v) {
-      this.load(v, this.latest.params);
-      return true;
-    }
-    const r = await this.call<WeightsReply>('weights', { runId: this.o.runId });
-    if (!r.ok) throw new Error(`weights refused: ${r.code}: ${r.reason}`);
-    this.load(r.version, r.params);
-    return this.version === v;
+    const res = await fetch(new URL(weightsPath(this.o.runId, this.run!.epoch, v), this.o.url));
+    const body = await res.arrayBuffer();
+    if (res.status === 404) return false;
+    if (res.status !== 200) throw new Error(`weights v${v}: HTTP ${res.status}`);
+    this.version = v;
+    this.params = new Float32Array(body);
+    return true;
   }
 
   /**

@@ -161,11 +161,7 @@ async function main(): Promise<void> {
     gpu,
     socket,
     hello: { kind: 'browser', adapter: gpu.adapterName, fallback: gpu.isFallback, name: browserName() },
-    fetchBytes: async (path) => {
-      const r = await fetch(new URL(path, location.origin));
-      if (!r.ok) throw new Error(`GET ${path}: HTTP ${r.status}`);
-      return new Uint8Array(await r.arrayBuffer());
-    },
+    coordinatorUrl: location.origin,
     duty: () => settings.duty / 100,
     paused,
     onStatus: (s) => {

@@ -1,8 +1,8 @@
 // The worker loop, one for every kind of worker (the volunteer page and `gradswarm worker` on Node): say hello, join
-// a run, fetch its tokens once, then lease → compute on the GPU → submit, for ever. The weights come with the join
-// and after every step as the coordinator's 'weights' broadcast; a lease names the version to compute on, and if
-// the broadcast has not arrived yet the loop asks for the weights. Any break (disconnect, the run ending, an ack
-// that times out) starts the session over: hello, join, resync. Isomorphic: the socket, the GPU and fetch are given.
+// a run, fetch its tokens once, then lease → compute on the GPU → submit, for ever. A lease names the weights version
+// to compute on; the loop GETs that version over HTTP (weightsPath) unless it has it, and a 'version' notice after
+// every step wakes a worker that was told to wait. Any break (disconnect, the run ending, an ack that times out)
+// starts the session over: hello, join, resync. Isomorphic: the socket and the GPU are given; HTTP is fetch().
 import type { Socket } from 'socket.io-client';
 import { TokenDataset } from '../../shared/data/dataset.ts';
 import { isGpt } from '../../shared/models/config.ts';
@@ -15,7 +15,7 @@ import {
   type RunInfo,
   type ServerToClientEvents,
   type Submission,
-  type WeightsBroadcast,
+  weightsPath,
 } from '../../shared/protocol.ts';
 import { GptModel } from '../models/gpt.ts';
 import { RecurrentModel } from '../models/recurrent.ts';
@@ -45,8 +45,8 @@ export interface WorkerOptions {
   gpu: Gpu;
   socket: WorkerSocket;
   hello: Omit<Hello, 'protocol'>;
-  /** GET a coordinator path (the token file), absolute or relative to the coordinator */
-  fetchBytes: (path: string) => Promise<Uint8Array>;
+  /** the coordinator's HTTP origin, for the token file and the weights (the page: location.origin) */
+  coordinatorUrl: string | URL;
   onStatus?: (s: WorkerStatus) => void;
   onProgress?: (p: Progress) => void;
   /** log a line (debugging; the status carries what a volunteer needs) */
@@ -73,16 +73,24 @@ export class Worker {
   private dataset?: TokenDataset;
   private datasetKey = '';
   private version = -1;
-  private latest?: WeightsBroadcast;
   private ended?: string;
   private contributed = new Set<number>();
   private rate: number[] = [];
   private wake?: () => void;
+  /** the run joined, and a download of the weights started on a 'version' notice */
+  private joined?: RunInfo;
+  private prefetch?: { version: number; reply: Promise<{ status: number; bytes: Uint8Array }> };
 
   constructor(private readonly o: WorkerOptions) {
     const s = o.socket;
-    s.on('weights', (m) => {
-      if (this.status.run?.runId === m.runId && (!this.latest || m.version > this.latest.version)) this.latest = m;
+    s.on('version', (m) => {
+      if (this.joined?.runId !== m.runId || m.version <= this.version) return;
+      // start the download now, while the next lease is asked for (syncWeights takes it up)
+      if (this.prefetch?.version !== m.version) {
+        const p = this.get(weightsPath(m.runId, this.joined.epoch, m.version));
+        p.catch(() => {}); // syncWeights sees a failure when (if) it takes this up
+        this.prefetch = { version: m.version, reply: p };
+      }
       // a worker told to wait for the step to close asks again as soon as the new weights are here
       if (this.status.state === 'waiting') this.wake?.();
     });
@@ -192,15 +200,18 @@ export class Worker {
     this.status.run = { runId: run.runId, name: run.name, model: run.config.model.model, params: run.paramCount };
     this.set('loading', `loading ${run.name}: ${run.config.model.model}, ${(run.paramCount / 1e6).toFixed(2)} M parameters`);
     await this.prepare(run);
-    this.load(j.version, j.params);
-    this.latest = undefined;
+    this.version = -1; // fetched with the first lease: the version it names
+    this.joined = run;
+    this.prefetch = undefined;
     await this.work(run);
   }
 
   /** the tokens (fetched once per file) and the model (built once per config) */
   private async prepare(run: RunInfo): Promise<void> {
     if (this.datasetKey !== run.tokens.sha256) {
-      const bytes = await this.o.fetchBytes(run.tokens.url);
+      const r = await this.get(run.tokens.url);
+      if (r.status !== 200) throw new Error(`token file ${run.tokens.url}: HTTP ${r.status}`);
+      const bytes = r.bytes;
       if (bytes.byteLength !== run.tokens.bytes) throw new Error(`token file ${run.tokens.url}: expected ${run.tokens.bytes} bytes, got ${bytes.byteLength}`);
       const aligned = new Uint8Array(bytes); // own, aligned copy
       const tokens = run.tokens.dtype === 'u8' ? Uint16Array.from(aligned) : new Uint16Array(aligned.buffer, 0, run.tokens.length);
@@ -216,10 +227,10 @@ export class Worker {
     }
   }
 
-  private load(version: number, params: Float32Array): void {
-    this.model!.setParams(params);
-    this.version = version;
-    this.status.version = version;
+  /** GET a path of the coordinator: its status and body */
+  private async get(path: string): Promise<{ status: number; bytes: Uint8Array }> {
+    const r = await fetch(new URL(path, this.o.coordinatorUrl));
+    return { status: r.status, bytes: new Uint8Array(await r.arrayBuffer()) };
   }
 
   private async work(run: RunInfo): Promise<void> {
@@ -232,7 +243,7 @@ export class Worker {
         await this.rest(1000);
         continue;
       }
-      const r = await this.call('lease', { runId, version: this.version });
+      const r = await this.call('lease', { runId, version: Math.max(0, this.version) });
       if (!r.ok) throw new Error(r.reason);
       if ('wait' in r) {
         this.set('waiting', r.why);
@@ -240,8 +251,8 @@ export class Worker {
         continue;
       }
       const lease = r.lease;
-      await this.syncWeights(runId, lease.version);
-      if (this.version !== lease.version) continue; // the run moved on while we fetched: the lease will expire
+      await this.syncWeights(run, lease.version);
+      if (this.version !== lease.version) continue; // the run moved on before we fetched: the lease will expire
       this.set('working', `computing ${lease.kind === 'train' ? 'gradients' : 'validation loss'} for step ${lease.version + 1}`);
       const t0 = performance.now();
       const sub = await this.compute(lease);
@@ -267,16 +278,19 @@ export class Worker {
     }
   }
 
-  /** make the model's weights version `v`: from the broadcast if it has come, else ask */
-  private async syncWeights(runId: string, v: number): Promise<void> {
+  /** make the model's weights version `v` (unless the coordinator has moved past it: then the lease is lost anyway) */
+  private async syncWeights(run: RunInfo, v: number): Promise<void> {
     if (this.version === v) return;
-    if (this.latest && this.latest.version === v) {
-      this.load(v, this.latest.params);
-      return;
-    }
-    const r = await this.call('weights', { runId });
-    if (!r.ok) throw new Error(r.reason);
-    this.load(r.version, r.params);
+    const path = weightsPath(run.runId, run.epoch, v);
+    const r = await (this.prefetch?.version === v ? this.prefetch.reply : this.get(path));
+    this.prefetch = undefined;
+    if (r.status === 404 && this.ended === undefined) return; // gone: the run is past v (or restarted: the socket says so)
+    if (r.status !== 200) throw new Error(`weights ${path}: HTTP ${r.status}`);
+    if (r.bytes.byteLength !== run.paramCount * 4) throw new Error(`weights ${path}: ${r.bytes.byteLength} bytes, expected ${run.paramCount * 4}`);
+    // fetch's body is its own ArrayBuffer from offset 0: aligned for the view (little-endian, as every WebGPU host)
+    this.model!.setParams(new Float32Array(r.bytes.buffer, r.bytes.byteOffset, run.paramCount));
+    this.version = v;
+    this.status.version = v;
   }
 
   private async compute(lease: Lease): Promise<Submission> {

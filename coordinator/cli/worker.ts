@@ -83,11 +83,7 @@ async function runWorker(url: URL, o: WorkerFlags): Promise<void> {
     gpu,
     socket,
     hello: { kind: 'node', name: o.name ?? hostname(), adapter: gpu.adapterName, fallback: gpu.isFallback },
-    fetchBytes: async (path) => {
-      const r = await fetch(new URL(path, url));
-      if (!r.ok) throw new Error(`GET ${path}: HTTP ${r.status}`);
-      return new Uint8Array(await r.arrayBuffer());
-    },
+    coordinatorUrl: url,
     onStatus,
     log: process.env.GRADSWARM_DEBUG ? (l) => console.error(l) : undefined,
   });

@@ -737,8 +737,9 @@ export class SwarmRun extends EventEmitter<{
     const { eval_interval, checkpoint_interval } = this.config.train;
     const last = this.version >= this.maxSteps;
     if (eval_interval > 0 && (this.version % eval_interval === 0 || last)) this.queueEval();
-    this.emit('step', rec);
+    // the new weights first: the workers' next leases wait on them, the console's curves do not
     this.emit('weights', this.version, this.params);
+    this.emit('step', rec);
     this.emit('progress', this.progress());
     if ((checkpoint_interval > 0 && this.version % checkpoint_interval === 0) || last) this.checkpoint();
     if (last && !this.evalOpen()) this.finish();

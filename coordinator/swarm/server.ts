@@ -120,6 +120,17 @@ class HttpError extends Error {
   }
 }
 
+/**
+ * a run's weights as served at GET weightsPath(run, epoch, version): a copy taken when the version is made (the run
+ * updates its array in place at the next step, while downloads of this version may still be going out; a response
+ * keeps its own reference, so the copy of a passed version lives until its last download ends)
+ */
+interface WeightsFile {
+  epoch: string;
+  version: number;
+  body: Buffer;
+}
+
 const quietLog: Logger = { info: () => {}, warn: () => {} };
 
 export class Coordinator {
@@ -133,6 +144,8 @@ export class Coordinator {
   private readonly log: Logger;
   private readonly startedAt = Date.now();
   private readonly records = new Map<string, RunRecord>();
+  /** what GET weights/… serves, per run */
+  private readonly weightFiles = new Map<string, WeightsFile>();
   /** each connection's rate-limit bucket */
   private readonly buckets = new WeakMap<object, { tokens: number; filled: number; floods: number }>();
   readonly admin: AdminToken;
@@ -283,7 +296,7 @@ export class Coordinator {
     });
     this.adminEmit('runs', this.summaries());
     const bytes = run.layout.size * 4;
-    // the largest frame is a gradient or the weights, plus the frame's few bytes of skeleton and padding
+    // the largest frame is a gradient, plus the frame's few bytes of skeleton and padding
     const need = bytes + (64 << 10);
     this.ingest.frameBytes = Math.max(this.ingest.frameBytes, need);
     if (need > (this.io.engine.opts.maxHttpBufferSize ?? 0)) {
@@ -294,7 +307,13 @@ export class Coordinator {
       const ws = (this.io.engine as unknown as { ws?: { options: { maxPayload: number } } }).ws;
       if (ws) ws.options.maxPayload = need;
     }
-    run.on('weights', (version, params) => this.io.to(id).emit('weights', { runId: id, version, params }));
+    const weights: WeightsFile = { epoch: randomBytes(4).toString('hex'), version: run.version, body: Buffer.from(new Uint8Array(run.params.buffer, run.params.byteOffset, run.params.byteLength)) };
+    this.weightFiles.set(id, weights);
+    run.on('weights', (version, params) => {
+      weights.version = version;
+      weights.body = Buffer.from(new Uint8Array(params.buffer, params.byteOffset, params.byteLength));
+      this.io.to(id).emit('version', { runId: id, version });
+    });
     run.on('progress', (p) => this.io.to(id).emit('progress', p));
     run.on('status', (status, why) => {
       this.log.info(`run ${id}: ${status} (${why})`);
@@ -328,7 +347,7 @@ export class Coordinator {
   }
 
   runInfo(run: SwarmRun): RunInfo {
-    return { runId: run.id, name: run.name, config: run.config, vocab: [...run.tokenizer.vocab], tokens: this.runBlob.get(run.id)!.file, paramCount: run.layout.size };
+    return { runId: run.id, name: run.name, config: run.config, vocab: [...run.tokenizer.vocab], tokens: this.runBlob.get(run.id)!.file, paramCount: run.layout.size, epoch: this.weightFiles.get(run.id)!.epoch };
   }
 
   /** a running run by weight (the volunteers' share the researcher set), or undefined */
@@ -437,7 +456,7 @@ export class Coordinator {
         st.runId = run.id;
         socket.join(run.id);
         run.join(st.info);
-        ack({ ok: true, run: this.runInfo(run), version: run.version, params: run.params });
+        ack({ ok: true, run: this.runInfo(run), version: run.version });
       }),
     );
 
@@ -457,15 +476,6 @@ export class Coordinator {
         if (!('id' in run)) return ack(refused(run));
         const r = run.submit(st.info!.workerId, m);
         ack(r.ok ? r : refused(r));
-      }),
-    );
-
-    socket.on(
-      'weights',
-      guard('weights', (m, ack) => {
-        const run = this.runFor(st, m.runId);
-        if (!('id' in run)) return ack(refused(run));
-        ack({ ok: true, version: run.version, params: run.params });
       }),
     );
 
@@ -606,6 +616,15 @@ export class Coordinator {
       if (!b) return this.json(res, 404, { error: 'no such token file' });
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': b.bytes.byteLength, 'cache-control': 'public, max-age=31536000, immutable', etag: `"${b.file.sha256}"` });
       return void res.end(b.bytes);
+    }
+    const w = /^\/weights\/([^/]+)\/([0-9a-f]+)\/(\d+)\.bin$/.exec(path);
+    if (w) {
+      const runId = decodeURIComponent(w[1]);
+      const f = this.weightFiles.get(runId);
+      if (!f || f.epoch !== w[2]) return this.json(res, 404, { error: `run '${runId}' has no weights of epoch ${w[2]} here (the coordinator restarted, or no such run): join again` });
+      if (Number(w[3]) !== f.version) return this.json(res, 404, { error: `version ${w[3]} of run '${runId}' is gone: the run is at version ${f.version}`, version: f.version });
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': f.body.byteLength, 'cache-control': 'public, max-age=31536000, immutable' });
+      return void res.end(method === 'HEAD' ? undefined : f.body);
     }
     if (!path.startsWith('/api/')) return this.serveStatic(path, res);
 

@@ -46,7 +46,7 @@ function nodeWorker(): { worker: Worker; done: Promise<void>; socket: WorkerSock
     gpu,
     socket,
     hello: { kind: 'node', name: 'test-node', adapter: gpu.adapterName },
-    fetchBytes: async (p) => new Uint8Array(await (await fetch(new URL(p, coord.url))).arrayBuffer()),
+    coordinatorUrl: coord.url,
   });
   const done = worker.run().catch(() => {});
   return { worker, done, socket };

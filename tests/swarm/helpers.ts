@@ -8,7 +8,7 @@ import { io } from 'socket.io-client';
 import { Coordinator } from '../../coordinator/swarm/server.ts';
 import { parser } from '../../shared/codec.ts';
 import { CharTokenizer } from '../../shared/data/tokenizer.ts';
-import { PROTOCOL_VERSION, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/protocol.ts';
+import { PROTOCOL_VERSION, weightsPath, type ClientToServerEvents, type ServerToClientEvents } from '../../shared/protocol.ts';
 import { parseRunConfig, type RunConfig } from '../../shared/train/run-config.ts';
 import type { Socket } from 'socket.io-client';
 
@@ -66,14 +66,22 @@ export async function connect(url: string): Promise<SimSocket> {
 export const ask = <T>(s: SimSocket, event: string, payload: unknown): Promise<T> =>
   (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<T> } }).timeout(10_000).emitWithAck(event, payload);
 
-/** connect, hello and join: the join reply (run info, version, weights) and the socket */
+/** connect, hello and join: the join reply (run info, weights version) and the socket */
 export async function simWorker(url: string, runId?: string) {
   const s = await connect(url);
   const w = await ask<{ ok: boolean; workerId: string }>(s, 'hello', { protocol: PROTOCOL_VERSION, kind: 'sim', name: 'sim' });
   if (!w.ok) throw new Error(JSON.stringify(w));
-  const j = await ask<{ ok: true; run: { runId: string; paramCount: number }; version: number; params: Float32Array }>(s, 'join', runId ? { runId } : {});
+  const j = await ask<{ ok: true; run: { runId: string; paramCount: number; epoch: string }; version: number }>(s, 'join', runId ? { runId } : {});
   if (!j.ok) throw new Error(JSON.stringify(j));
   return { socket: s, workerId: w.workerId, join: j };
+}
+
+/** GET a run's weights of a version (weightsPath): the status and, on 200, the weights */
+export async function getWeights(url: string, runId: string, epoch: string, version: number): Promise<{ status: number; params?: Float32Array; body?: unknown; cache: string | null }> {
+  const r = await fetch(new URL(weightsPath(runId, epoch, version), url));
+  const cache = r.headers.get('cache-control');
+  if (r.status !== 200) return { status: r.status, body: await r.json(), cache };
+  return { status: 200, params: new Float32Array(await r.arrayBuffer()), cache };
 }
 
 export const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../coordinator/swarm/server.ts';
 import { msgpackFrame, packValue } from '../../shared/codec.ts';
 import { PROTOCOL_VERSION, type Lease, type LeaseReply, type Refusal, type SubmitReply } from '../../shared/protocol.ts';
-import { ask, connect, simWorker, sleep, startCoordinator, tinyRun, until, type SimSocket } from './helpers.ts';
+import { ask, connect, getWeights, simWorker, sleep, startCoordinator, tinyRun, until, type SimSocket } from './helpers.ts';
 
 let coord: Coordinator;
 let url: string;
@@ -33,10 +33,11 @@ async function lease(s: SimSocket): Promise<Lease> {
 
 const grads = (len = n, fill = 0.01) => new Float32Array(len).fill(fill);
 
-/** a healthy worker still gets served (hello, join, lease) */
+/** a healthy worker still gets served (hello, join, its weights) */
 async function stillServing(): Promise<void> {
   const w = await simWorker(url, 'r1');
-  expect(w.join.params.length).toBe(n);
+  const r1 = coord.runs.get('r1')!;
+  expect((await getWeights(url, 'r1', w.join.run.epoch, r1.version)).params?.length).toBe(n);
   const health = await (await fetch(`${url}api/health`)).json();
   expect(health.ok).toBe(true);
   w.socket.close();
@@ -100,7 +101,7 @@ describe('protocol refusals', () => {
     await stillServing();
   });
 
-  it('a gradient over 64 KiB reaches the run as a view into the frame ws received, not a copy; so do the weights at the worker', async () => {
+  it('a gradient over 64 KiB reaches the run as a view into the frame ws received, not a copy', async () => {
     const big = await coord.addRun(tinyRun({ model: { n_embd: 64 }, swarm: { target_batch_size: 4 } }), { id: 'big' });
     const size = big.layout.size;
     expect(size * 4).toBeGreaterThan(64 << 10); // over one socket read: ws joins the chunks into a buffer of its own
@@ -110,18 +111,54 @@ describe('protocol refusals', () => {
       if (sub.grads) seen.push(sub.grads);
       return submit(workerId, sub);
     };
-    const { socket: s, join } = await simWorker(url, 'big');
-    // a view has the rest of its frame around it in its ArrayBuffer; a copy owns exactly its bytes
-    expect(join.params.length).toBe(size);
-    expect(join.params.buffer.byteLength).toBeGreaterThan(join.params.byteLength);
+    const { socket: s } = await simWorker(url, 'big');
     const r = await ask<LeaseReply>(s, 'lease', { runId: 'big', version: 0 });
     if (!r.ok || !('lease' in r)) throw new Error(JSON.stringify(r));
     const reply = await ask<SubmitReply>(s, 'submit', { runId: 'big', leaseId: r.lease.leaseId, version: 0, loss: 2, grads: grads(size, 0.5) });
     expect(reply.ok).toBe(true);
     expect(seen).toHaveLength(1);
+    // a view has the rest of its frame around it in its ArrayBuffer; a copy owns exactly its bytes
     expect(seen[0].buffer.byteLength).toBeGreaterThan(seen[0].byteLength);
     expect(seen[0].every((x) => x === 0.5)).toBe(true);
     s.close();
+  });
+
+  it("weights are a GET of the run's current version (immutable, bit-exact), announced by a 'version' notice; a passed version or another epoch is 404", async () => {
+    const run = await coord.addRun(tinyRun({ swarm: { target_batch_size: 4 } }), { id: 'w' });
+    const { socket: s, join } = await simWorker(url, 'w');
+    const { epoch } = join.run;
+    expect(epoch).toMatch(/^[0-9a-f]+$/);
+    expect(join.version).toBe(0);
+    const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+    const v0 = await getWeights(url, 'w', epoch, 0);
+    expect(v0.status).toBe(200);
+    expect(v0.cache).toContain('immutable');
+    expect(bits(v0.params!)).toEqual(bits(run.params));
+    const notices: { runId: string; version: number }[] = [];
+    s.on('version', (m) => notices.push(m));
+    // one step: leases until the target batch is in, each answered with random values
+    while (run.version === 0) {
+      const r = await ask<LeaseReply>(s, 'lease', { runId: 'w', version: 0 });
+      if (!r.ok || !('lease' in r)) throw new Error(JSON.stringify(r));
+      const g = new Float32Array(run.layout.size).map(() => Math.random() - 0.5);
+      expect(await ask<SubmitReply>(s, 'submit', { runId: 'w', leaseId: r.lease.leaseId, version: 0, loss: 2, grads: g })).toMatchObject({ ok: true });
+    }
+    await until(() => notices.length === 1, 5000, "the 'version' notice");
+    expect(notices[0]).toEqual({ runId: 'w', version: 1 });
+    const v1 = await getWeights(url, 'w', epoch, 1);
+    expect(bits(v1.params!)).toEqual(bits(run.params));
+    expect(bits(v1.params!)).not.toEqual(bits(v0.params!));
+    const gone = await getWeights(url, 'w', epoch, 0);
+    expect(gone.status).toBe(404);
+    expect(gone.body).toMatchObject({ version: 1 });
+    expect(String((gone.body as { error: string }).error)).toMatch(/version 0 .* is gone: the run is at version 1/);
+    expect((await getWeights(url, 'w', 'ffff', 1)).status).toBe(404);
+    expect((await getWeights(url, 'nope', epoch, 1)).status).toBe(404);
+    // the socket has no 'weights' request any more: it is an unknown event, refused
+    const old = await ask<Refusal>(s, 'weights', { runId: 'w' });
+    expect(old).toMatchObject({ ok: false, code: 'bad-message' });
+    s.close();
+    await stillServing();
   });
 
   it('malformed frames close only that connection', async () => {
