@@ -1,7 +1,8 @@
 // Child process of the swarm benchmark (bench/swarm.ts): a real Coordinator alone in its process, so its memory and
 // event loop are its own, with probes that do not touch its code:
-//   - every inbound frame: a listener put first on each engine.io connection's 'data' (the frame as ws assembled it,
-//     before socket.io decodes it) notes the time and size; frames of at least the model's bytes are gradients;
+//   - every inbound message: a listener put first on each engine.io connection's 'data' (the message as ws assembled
+//     it, before socket.io decodes it) notes the time and size; a gradient is a head (shared/codec.ts) and its chunks,
+//     and it has arrived with its last chunk;
 //   - the run's 'weights' event (after clipping and AdamW), first before and then after the coordinator's own
 //     listener has published them (copied for GET weights/… and the 'version' notice handed to every socket).
 // Overhead of a step = published − arrival of the gradient frame that closed the step. The workers' downloads of
@@ -15,6 +16,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Coordinator } from '../coordinator/swarm/server.ts';
+import { headChunks } from '../shared/codec.ts';
 import type { StepRecord } from '../coordinator/swarm/run.ts';
 import type { RunConfig } from '../shared/train/run-config.ts';
 
@@ -110,16 +112,28 @@ async function main(): Promise<void> {
   let gradBytes = 0;
   let inBytes = 0;
   coord.io.engine.on('connection', (conn: { prependListener(e: 'data', f: (d: unknown) => void): void }) => {
+    let left = 0;
+    let bytes = 0;
     conn.prependListener('data', (d) => {
       const n = frameBytes(d);
-      if (n >= gradThreshold) {
-        lastGradAt = performance.now();
-        if (measuring) {
-          gradFrames++;
-          gradBytes += n;
-        }
-      }
       if (measuring) inBytes += n;
+      if (left > 0) {
+        bytes += n;
+        if (--left > 0) return;
+        if (bytes >= gradThreshold) {
+          lastGradAt = performance.now();
+          if (measuring) {
+            gradFrames++;
+            gradBytes += bytes;
+          }
+        }
+        return;
+      }
+      const head = d instanceof Uint8Array ? headChunks(d) : undefined;
+      if (head) {
+        left = head;
+        bytes = 0;
+      }
     });
   });
 

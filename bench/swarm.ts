@@ -332,7 +332,9 @@ function markdown(
     '  downloads (workers × model bytes per step, copied into the sockets by the kernel) is in its CPU time and the per-CPU-s column.',
     '- Uploads paused: gradients that waited for the coordinator\'s ingest gate (coordinator/swarm/ingest-gate.ts, 64 MiB by default).',
     '- Memory: the coordinator\'s peak RSS while measuring (VmHWM, reset after the warm-up); idle = its RSS before the run was added;',
-    '  ratio = (peak − idle) / model bytes. The run itself holds 4 × model (weights, gradient sum, AdamW moments).',
+    '  ratio = (peak − idle) / model bytes. The run itself holds 4 × model (weights, gradient sum, AdamW moments), the coordinator 1 × more',
+    '  for the weights it serves (plus the previous version while downloads of it finish), and each gradient in flight 1 × (a head, then',
+    '  1 MiB chunks copied into an array of its exact size; shared/codec.ts).',
     '',
   );
   if (!rows.length) L.push('Simulated workers: not run (`--only` left them out).');

@@ -1,5 +1,5 @@
-// socket.io's wire format replaced by our own binary frames: one frame per packet, typed arrays as raw bytes that the
-// receiver reads in place (no base64, no per-element JSON, no copy). Give `parser` to both ends: new Server(http,
+// socket.io's wire format replaced by our own binary frames: one frame per packet (a packet with over 1 MiB of arrays:
+// a head and chunks, see below), typed arrays as raw bytes (no base64, no per-element JSON). Give `parser` to both ends: new Server(http,
 // { parser }) and io(url, { parser }). Browser-safe: DataView and Uint8Array only, no Node Buffer.
 //
 // A frame is a msgpack "skeleton" of the packet with every typed array lifted out, then the arrays' bytes:
@@ -10,7 +10,7 @@
 // placeholder: a 9-byte msgpack bin [kind u8][blob index u32 LE][byte length u32 LE] (kind: msgpackr's typed array
 // codes, 16 ArrayBuffer, 17 DataView). Blobs lie in index order, each at an offset from the frame's start that is a
 // multiple of 8, so when the frame itself starts 8-aligned in its ArrayBuffer (ws hands a large message over in its
-// own allocation) the decoder returns views into the frame: a gradient is never copied on arrival. A misaligned
+// own allocation) the decoder returns views into the frame. A misaligned
 // blob is copied; an ArrayBuffer is always copied (it cannot be a view).
 //
 // A packet is [type, nsp, data, id]. The decoder checks the frame's layout (every length inside the frame, each
@@ -123,7 +123,10 @@ function lift(v: unknown, blobs: Uint8Array[]): unknown {
 /** the frame of any value (a socket.io packet is one): its typed arrays as aligned raw bytes after the skeleton */
 export function encodeFrame(value: unknown): Uint8Array {
   const blobs: Uint8Array[] = [];
-  const skeleton = packr.pack(lift(value, blobs));
+  return frameOf(packr.pack(lift(value, blobs)), blobs);
+}
+
+function frameOf(skeleton: Uint8Array, blobs: Uint8Array[]): Uint8Array {
   let end = HEADER + skeleton.byteLength;
   const at: number[] = [];
   for (const b of blobs) {
@@ -226,13 +229,126 @@ export function decodeFrame(frame: Uint8Array): unknown {
   return root[0];
 }
 
+// ---- large packets: a head, then the arrays in chunks ---------------------------------------------------------
+//
+// A packet whose arrays hold over CHUNK_BYTES in all (a gradient) is not one frame but several messages:
+//
+//   head:    [u32 LE skeleton length + HEAD_FLAG][u32 LE chunk count][skeleton: msgpack]
+//   chunks:  each array's bytes, in placeholder order, cut into CHUNK_BYTES pieces (the last of an array shorter)
+//
+// Why: ws assembles a whole message in memory before anyone sees it (its 64 KiB reads, then one copy joining them), so
+// a 40 MB gradient in one frame held 2 × 40 MB at the coordinator, and a frame was only known to be large once it was
+// half read. Chunked, the decoder allocates each array once, at its exact size, when the head arrives, and copies
+// every chunk into place as it comes (one copy, as before); the coordinator's ingest gate sees from the head alone that
+// a gradient is starting and can hold the rest back in TCP; and the sender sends views of its arrays, no copy. Small
+// packets (every other message) stay one frame. The head flag cannot start a frame: a frame's skeleton is at most
+// MAX_SKELETON bytes.
+
+/** arrays over this many bytes in all travel in chunks of this size after a head */
+export const CHUNK_BYTES = 1 << 20;
+const HEAD_FLAG = 0x80000000;
+const HEAD_HEADER = 8;
+
+/** the messages that carry a value: one frame, or a head and its chunks (views of the value's arrays, not copies) */
+export function encodeMessages(value: unknown): Uint8Array[] {
+  const blobs: Uint8Array[] = [];
+  const skeleton = packr.pack(lift(value, blobs));
+  if (blobs.reduce((a, b) => a + b.byteLength, 0) <= CHUNK_BYTES) return [frameOf(skeleton, blobs)];
+  if (skeleton.byteLength > MAX_SKELETON) throw new RangeError(`a ${skeleton.byteLength}-byte skeleton is over ${MAX_SKELETON} bytes`);
+  const chunks: Uint8Array[] = [];
+  for (const b of blobs) for (let o = 0; o < b.byteLength; o += CHUNK_BYTES) chunks.push(b.subarray(o, Math.min(o + CHUNK_BYTES, b.byteLength)));
+  const head = new Uint8Array(HEAD_HEADER + skeleton.byteLength);
+  const d = new DataView(head.buffer);
+  d.setUint32(0, HEAD_FLAG + skeleton.byteLength, true);
+  d.setUint32(4, chunks.length, true);
+  head.set(skeleton, HEAD_HEADER);
+  return [head, ...chunks];
+}
+
+/** the chunk count a head message announces, or undefined if `m` is not a head (the coordinator's ingest gate peeks) */
+export function headChunks(m: Uint8Array): number | undefined {
+  if (m.byteLength < HEAD_HEADER) return undefined;
+  const d = new DataView(m.buffer, m.byteOffset, HEAD_HEADER);
+  return d.getUint32(0, true) >= HEAD_FLAG ? d.getUint32(4, true) : undefined;
+}
+
+/** a large packet being put together from its chunks */
+interface Assembly {
+  root: unknown[];
+  found: Slot[];
+  bufs: (ArrayBuffer | undefined)[];
+  /** the array the next chunk belongs to, and where in it */
+  blob: number;
+  offset: number;
+  chunksLeft: number;
+}
+
+/** a head's skeleton, checked, and the arrays it announces allocated; limit: the most array bytes this end takes */
+function startAssembly(head: Uint8Array, limit: number): Assembly {
+  const n = head.byteLength;
+  const d = new DataView(head.buffer, head.byteOffset, n);
+  const skeletonBytes = d.getUint32(0, true) - HEAD_FLAG;
+  const chunks = d.getUint32(4, true);
+  if (skeletonBytes === 0 || skeletonBytes > MAX_SKELETON || skeletonBytes !== n - HEAD_HEADER) {
+    throw new MalformedFrameError(`a head of ${n} bytes announcing a ${skeletonBytes}-byte skeleton (it must be the rest of the head, at most ${MAX_SKELETON})`);
+  }
+  let skeleton: unknown;
+  try {
+    skeleton = packr.unpack(head.subarray(HEAD_HEADER));
+  } catch (e) {
+    throw new MalformedFrameError(`the skeleton is not msgpack (${(e as Error).message})`);
+  }
+  const root = [skeleton];
+  const found = slots(root);
+  let total = 0;
+  let expected = 0;
+  for (let i = 0; i < found.length; i++) {
+    const s = found[i];
+    const size = s.kind < KINDS.length ? KINDS[s.kind].BYTES_PER_ELEMENT : 1;
+    if (s.byteLength % size) throw new MalformedFrameError(`blob ${i}: ${s.byteLength} bytes is not a whole number of ${size}-byte elements`);
+    total += s.byteLength;
+    expected += Math.ceil(s.byteLength / CHUNK_BYTES);
+  }
+  if (total <= CHUNK_BYTES) throw new MalformedFrameError(`a head for ${total} bytes of arrays (up to ${CHUNK_BYTES} they travel in one frame)`);
+  // nothing is allocated before this check: a head is a few bytes, the arrays it announces may not be
+  if (total > limit) throw new MalformedFrameError(`a head announcing ${total} bytes of arrays, over this end's limit of ${limit}`);
+  if (chunks !== expected) throw new MalformedFrameError(`a head announcing ${chunks} chunk(s) for arrays that take ${expected}`);
+  // each array is allocated when its first chunk comes: a sender the coordinator's ingest gate holds back after its
+  // head costs only the head
+  const a: Assembly = { root, found, bufs: [], blob: 0, offset: 0, chunksLeft: chunks };
+  while (a.blob < found.length && found[a.blob].byteLength === 0) a.blob++;
+  return a;
+}
+
+/** one chunk into place; the packet's value once the last is in */
+function addChunk(a: Assembly, chunk: Uint8Array): unknown {
+  const len = a.found[a.blob].byteLength;
+  const want = Math.min(CHUNK_BYTES, len - a.offset);
+  if (chunk.byteLength !== want) throw new MalformedFrameError(`a chunk of ${chunk.byteLength} bytes where blob ${a.blob} needs ${want} next`);
+  new Uint8Array((a.bufs[a.blob] ??= new ArrayBuffer(len)), a.offset, want).set(chunk);
+  a.offset += want;
+  a.chunksLeft--;
+  if (a.offset === len) {
+    a.offset = 0;
+    do a.blob++;
+    while (a.blob < a.found.length && a.found[a.blob].byteLength === 0);
+  }
+  if (a.chunksLeft > 0) return undefined;
+  for (let i = 0; i < a.found.length; i++) {
+    const { holder, key, kind } = a.found[i];
+    const buf = a.bufs[i] ?? new ArrayBuffer(0);
+    put(holder, key, kind === ARRAY_BUFFER ? buf : kind === DATA_VIEW ? new DataView(buf) : new KINDS[kind](buf));
+  }
+  return a.root[0];
+}
+
 // ---- socket.io parser ----------------------------------------------------------------------------------------
 
 export class Encoder {
   encode(packet: Packet): Uint8Array[] {
     // binary variants (5, 6) are unnecessary: frames carry binary inline
     const type = packet.type === 5 ? EVENT : packet.type === 6 ? ACK : packet.type;
-    return [encodeFrame([type, packet.nsp, packet.data, packet.id])];
+    return encodeMessages([type, packet.nsp, packet.data, packet.id]);
   }
 }
 
@@ -251,21 +367,55 @@ function toPacket(raw: unknown): Packet {
   return p;
 }
 
+export interface ParserLimits {
+  /** the most array bytes a large packet may announce (the coordinator: its largest model's gradient) */
+  maxPacketBytes: number;
+}
+
 export class Decoder extends Emitter<Record<string, never>, Record<string, never>, { decoded: (p: Packet) => void }> {
+  private assembly?: Assembly;
+
+  constructor(private readonly limits: ParserLimits = { maxPacketBytes: 1 << 30 }) {
+    super();
+  }
+
   add(chunk: unknown): void {
     if (typeof chunk === 'string') throw new MalformedFrameError('text frame (this server speaks binary frames)');
     let bytes: Uint8Array;
     if (chunk instanceof Uint8Array) bytes = chunk;
     else if (chunk instanceof ArrayBuffer) bytes = new Uint8Array(chunk);
     else throw new MalformedFrameError('not binary');
-    this.emitReserved('decoded', toPacket(decodeFrame(bytes)));
+    if (this.assembly) {
+      const value = addChunk(this.assembly, bytes);
+      if (value === undefined) return;
+      this.assembly = undefined;
+      this.emitReserved('decoded', toPacket(value));
+    } else if (headChunks(bytes) !== undefined) this.assembly = startAssembly(bytes, this.limits.maxPacketBytes);
+    else this.emitReserved('decoded', toPacket(decodeFrame(bytes)));
   }
 
-  destroy(): void {}
+  destroy(): void {
+    this.assembly = undefined;
+  }
 }
 
-/** pass as `parser` to socket.io's Server and to socket.io-client's io() */
-export const parser = { Encoder, Decoder };
+/**
+ * a `parser` for socket.io's Server or socket.io-client's io(); `limits` is read at every large packet, so an owner
+ * may raise it later (the coordinator does when it adds a run with a larger model)
+ */
+export function createParser(limits: ParserLimits = { maxPacketBytes: 1 << 30 }) {
+  return {
+    Encoder,
+    Decoder: class extends Decoder {
+      constructor() {
+        super(limits);
+      }
+    },
+  };
+}
+
+/** the parser of the workers (the coordinator makes its own, with its limit) */
+export const parser = createParser();
 
 /** a value framed the way packets are, and back (for sizes, tests and fuzzers) */
 export const packValue = encodeFrame;

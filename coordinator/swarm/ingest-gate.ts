@@ -1,23 +1,22 @@
-// Bounds the memory the coordinator spends on gradients in flight. ws buffers a whole frame before socket.io sees it,
-// so N workers uploading at once hold N gradients at the coordinator (64 workers × a 10 M-parameter gradient: 2.5 GB,
-// measured by bench/swarm.ts). The gate lets large frames (over `smallBytes`) arrive on at most
-// max(1, budgetBytes / frameBytes) sockets at a time; a socket whose large frame starts while the gate is full is
-// paused (its reads stop and TCP holds the rest at the worker) and resumed in arrival order as frames complete.
-// Small messages (hello, lease, acks) are never held. A socket paused longer than maxWaitMs is let in anyway, over
-// the budget: slow uploaders must not stall the others into the heartbeat timeout (engine.io closes a socket that
-// does not answer its ping within pingInterval + pingTimeout, 45 s by default).
+// Bounds the memory the coordinator spends on gradients in flight. A gradient arrives as a small head message and then
+// its chunks (shared/codec.ts: the decoder allocates each array at its first chunk). The gate lets gradients arrive on
+// at most max(1, budgetBytes / frameBytes) sockets at a time: a socket whose head arrives while the gate is full is
+// paused (ws stops reading, TCP holds the rest at the worker, and the decoder has allocated nothing yet) and resumed in
+// arrival order as gradients complete (their last chunk read) or their sockets close. Every other message passes. A
+// socket paused longer than maxWaitMs is let in anyway, over the budget: slow uploaders must not stall the others into
+// the heartbeat timeout (engine.io closes a socket that does not answer its ping within pingInterval + pingTimeout,
+// 45 s by default). Likewise a gradient that stops mid-way for maxWaitMs gives its slot back (a stalled or slowloris
+// sender must not hold the gate shut).
 //
 // Only websocket connections are gated (the polling transport's bodies are limited by maxHttpBufferSize).
+import { headChunks } from '../../shared/codec.ts';
 
-/**
- * the ws WebSocket under an engine.io websocket transport: pause/resume (ws ≥ 8) hold reads across ws's own drain
- * handling; _socket, its TCP socket (ws internals, pinned by package-lock), shows frames as they arrive
- */
+/** the ws WebSocket under an engine.io websocket transport: pause/resume (ws ≥ 8) hold reads across ws's own drain handling */
 interface Ws {
   pause(): void;
   resume(): void;
-  on(e: 'message' | 'close', f: () => void): void;
-  _socket: { on(e: 'data', f: (chunk: Uint8Array) => void): void };
+  on(e: 'message', f: (data: unknown) => void): void;
+  on(e: 'close', f: () => void): void;
 }
 
 interface EngineTransport {
@@ -33,35 +32,36 @@ export interface EngineConn {
 
 interface Entry {
   ws: Ws;
-  /** bytes read since the socket's last complete message: roughly what ws holds of the frame in progress */
-  pending: number;
+  /** chunks still to come of the gradient in progress (0: between gradients) */
+  left: number;
   state: 'idle' | 'admitted' | 'queued';
   queuedAt: number;
+  /** when its last chunk came */
+  lastAt: number;
 }
 
 export interface IngestGateOptions {
-  /** bytes of large frames that may be in flight at once (at least one frame is always let in) */
+  /** bytes of gradients that may be in flight at once (at least one is always let in) */
   budgetBytes: number;
-  /** frames up to this size pass freely */
-  smallBytes?: number;
   /** a paused socket is let in after this long, over the budget */
   maxWaitMs?: number;
 }
 
+const asBytes = (d: unknown): Uint8Array | undefined => (d instanceof Uint8Array ? d : d instanceof ArrayBuffer ? new Uint8Array(d) : undefined);
+
 export class IngestGate {
-  /** the largest frame expected (a run's gradient); sets how many fit in the budget */
+  /** the largest gradient expected (a run's model); sets how many fit in the budget */
   frameBytes = 0;
-  /** sockets paused so far, and of them those let in over the budget after maxWaitMs */
+  /** sockets paused so far, and of them those let in over the budget after maxWaitMs; slots given back by stalled uploads */
   paused = 0;
   overdueAdmits = 0;
+  stalled = 0;
   private readonly admitted = new Set<Entry>();
   private readonly queue: Entry[] = [];
-  private readonly smallBytes: number;
   private readonly maxWaitMs: number;
   private readonly timer: ReturnType<typeof setInterval>;
 
   constructor(private readonly o: IngestGateOptions) {
-    this.smallBytes = o.smallBytes ?? 256 << 10;
     this.maxWaitMs = o.maxWaitMs ?? 10_000;
     this.timer = setInterval(() => this.overdue(), 1000);
     this.timer.unref?.();
@@ -78,7 +78,7 @@ export class IngestGate {
 
   /** follow an engine.io connection (now if it is a websocket, else when it upgrades to one) */
   watch(conn: EngineConn): void {
-    const ws = (t: EngineTransport) => (t.name === 'websocket' && (t.socket as Ws | undefined)?._socket ? (t.socket as Ws) : undefined);
+    const ws = (t: EngineTransport) => (t.name === 'websocket' && t.socket ? (t.socket as Ws) : undefined);
     const now = ws(conn.transport);
     if (now) this.follow(now);
     else conn.on('upgrade', (t) => void (ws(t) && this.follow(ws(t)!)));
@@ -91,10 +91,17 @@ export class IngestGate {
   }
 
   private follow(ws: Ws): void {
-    const e: Entry = { ws, pending: 0, state: 'idle', queuedAt: 0 };
-    ws._socket.on('data', (chunk) => {
-      e.pending += chunk.byteLength;
-      if (e.state !== 'idle' || e.pending <= this.smallBytes) return;
+    const e: Entry = { ws, left: 0, state: 'idle', queuedAt: 0, lastAt: 0 };
+    ws.on('message', (data) => {
+      e.lastAt = performance.now();
+      if (e.left > 0) {
+        if (--e.left === 0) this.done(e);
+        return;
+      }
+      const bytes = asBytes(data);
+      const chunks = bytes && headChunks(bytes);
+      if (!chunks) return;
+      e.left = chunks;
       if (this.admitted.size < this.slots) this.admit(e);
       else {
         e.state = 'queued';
@@ -104,21 +111,23 @@ export class IngestGate {
         ws.pause();
       }
     });
-    ws.on('message', () => {
-      e.pending = 0;
-      if (e.state === 'admitted') this.release(e);
-      else if (e.state === 'queued') {
-        // the frame completed from data read before the pause: nothing left to hold
-        this.queue.splice(this.queue.indexOf(e), 1);
-        e.state = 'idle';
-        ws.resume();
-      }
-    });
     ws.on('close', () => {
-      if (e.state === 'admitted') this.release(e);
-      else if (e.state === 'queued') this.queue.splice(this.queue.indexOf(e), 1);
-      e.state = 'idle';
+      e.left = 0;
+      this.done(e);
     });
+  }
+
+  /** e's gradient is in, or e left: its slot (or its place in the queue) goes */
+  private done(e: Entry): void {
+    if (e.state === 'admitted') {
+      this.admitted.delete(e);
+      while (this.queue.length && this.admitted.size < this.slots) this.letIn(this.queue.shift()!);
+    } else if (e.state === 'queued') {
+      // completed from what ws had read before the pause: nothing left to hold
+      this.queue.splice(this.queue.indexOf(e), 1);
+      e.ws.resume();
+    }
+    e.state = 'idle';
   }
 
   private admit(e: Entry): void {
@@ -126,14 +135,9 @@ export class IngestGate {
     this.admitted.add(e);
   }
 
-  private release(e: Entry): void {
-    this.admitted.delete(e);
-    e.state = 'idle';
-    while (this.queue.length && this.admitted.size < this.slots) this.letIn(this.queue.shift()!);
-  }
-
   private letIn(e: Entry): void {
     this.admit(e);
+    e.lastAt = performance.now(); // its stall clock starts now, not at its head
     e.ws.resume();
   }
 
@@ -142,6 +146,12 @@ export class IngestGate {
     while (this.queue.length && t - this.queue[0].queuedAt > this.maxWaitMs) {
       this.overdueAdmits++;
       this.letIn(this.queue.shift()!);
+    }
+    for (const e of this.admitted) {
+      if (t - e.lastAt > this.maxWaitMs) {
+        this.stalled++;
+        this.done(e); // its remaining chunks, if they come, pass uncounted
+      }
     }
   }
 }

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { Server, type Namespace, type Socket } from 'socket.io';
-import { parser } from '../../shared/codec.ts';
+import { CHUNK_BYTES, createParser, MAX_SKELETON, type ParserLimits } from '../../shared/codec.ts';
 import { TokenDataset } from '../../shared/data/dataset.ts';
 import { CharTokenizer } from '../../shared/data/tokenizer.ts';
 import {
@@ -144,6 +144,8 @@ export class Coordinator {
   private readonly log: Logger;
   private readonly startedAt = Date.now();
   private readonly records = new Map<string, RunRecord>();
+  /** the largest packet a worker may announce: its largest run's gradient (raised as runs are added) */
+  private readonly parserLimits: ParserLimits = { maxPacketBytes: 1 << 20 };
   /** what GET weights/… serves, per run */
   private readonly weightFiles = new Map<string, WeightsFile>();
   /** each connection's rate-limit bucket */
@@ -163,8 +165,10 @@ export class Coordinator {
       });
     });
     this.io = new Server<ClientToServerEvents, ServerToClientEvents>(this.http, {
-      parser,
-      maxHttpBufferSize: 1 << 20,
+      parser: createParser(this.parserLimits),
+      // every message is at most a frame of a small packet or one chunk of a large one (shared/codec.ts): a 9-byte
+      // head announces a gradient, and its bytes follow in CHUNK_BYTES pieces
+      maxHttpBufferSize: CHUNK_BYTES + MAX_SKELETON + (64 << 10),
       serveClient: false,
       cors: { origin: true },
       // a volunteer that drops and comes back within 2 minutes keeps its socket id and rooms
@@ -296,17 +300,9 @@ export class Coordinator {
     });
     this.adminEmit('runs', this.summaries());
     const bytes = run.layout.size * 4;
-    // the largest frame is a gradient, plus the frame's few bytes of skeleton and padding
-    const need = bytes + (64 << 10);
-    this.ingest.frameBytes = Math.max(this.ingest.frameBytes, need);
-    if (need > (this.io.engine.opts.maxHttpBufferSize ?? 0)) {
-      this.io.engine.opts.maxHttpBufferSize = need;
-      // websocket frames are limited by the ws server, which engine.io built from that option at construction: raise
-      // it there too, or a frame over the old limit closes the socket (1009). ws applies it at each upgrade, so
-      // sockets open before this run was added keep the old limit.
-      const ws = (this.io.engine as unknown as { ws?: { options: { maxPayload: number } } }).ws;
-      if (ws) ws.options.maxPayload = need;
-    }
+    // the largest packet is a gradient (a submit's other fields travel in its head)
+    this.parserLimits.maxPacketBytes = Math.max(this.parserLimits.maxPacketBytes, bytes);
+    this.ingest.frameBytes = Math.max(this.ingest.frameBytes, bytes);
     const weights: WeightsFile = { epoch: randomBytes(4).toString('hex'), version: run.version, body: Buffer.from(new Uint8Array(run.params.buffer, run.params.byteOffset, run.params.byteLength)) };
     this.weightFiles.set(id, weights);
     run.on('weights', (version, params) => {

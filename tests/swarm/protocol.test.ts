@@ -6,7 +6,7 @@
 // bytes after it, a bare msgpack packet without the frame header).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../coordinator/swarm/server.ts';
-import { msgpackFrame, packValue } from '../../shared/codec.ts';
+import { CHUNK_BYTES, msgpackFrame, packValue } from '../../shared/codec.ts';
 import { PROTOCOL_VERSION, type Lease, type LeaseReply, type Refusal, type SubmitReply } from '../../shared/protocol.ts';
 import { ask, connect, getWeights, simWorker, sleep, startCoordinator, tinyRun, until, type SimSocket } from './helpers.ts';
 
@@ -121,6 +121,32 @@ describe('protocol refusals', () => {
     expect(seen[0].buffer.byteLength).toBeGreaterThan(seen[0].byteLength);
     expect(seen[0].every((x) => x === 0.5)).toBe(true);
     s.close();
+  });
+
+  it('a gradient over 1 MiB arrives as a head and chunks, into an array of its own, bit for bit; a head over the largest model is refused', async () => {
+    const run = await coord.addRun(tinyRun({ model: { n_layer: 2, n_embd: 128 }, swarm: { target_batch_size: 4 } }), { id: 'chunked' });
+    const size = run.layout.size;
+    expect(size * 4).toBeGreaterThan(CHUNK_BYTES);
+    const seen: Float32Array[] = [];
+    const submit = run.submit.bind(run);
+    run.submit = (workerId, sub) => {
+      if (sub.grads) seen.push(sub.grads);
+      return submit(workerId, sub);
+    };
+    const { socket: s } = await simWorker(url, 'chunked');
+    const r = await ask<LeaseReply>(s, 'lease', { runId: 'chunked', version: 0 });
+    if (!r.ok || !('lease' in r)) throw new Error(JSON.stringify(r));
+    const g = new Float32Array(size).map(() => Math.random() - 0.5);
+    expect(await ask<SubmitReply>(s, 'submit', { runId: 'chunked', leaseId: r.lease.leaseId, version: 0, loss: 2, grads: g })).toMatchObject({ ok: true });
+    expect(seen).toHaveLength(1);
+    expect(seen[0].buffer.byteLength).toBe(size * 4);
+    expect(new Uint32Array(seen[0].buffer)).toEqual(new Uint32Array(g.buffer));
+    // a head announcing more than the largest run's gradient closes that connection before anything is allocated
+    const largest = Math.max(...[...coord.runs.values()].map((x) => x.layout.size));
+    const closed = new Promise<string>((ok) => s.once('disconnect', ok));
+    (s as unknown as { emit(e: string, p: unknown): void }).emit('submit', { runId: 'chunked', leaseId: 'x', version: 0, loss: 2, grads: new Float32Array(largest + 1) });
+    expect(await closed).toMatch(/transport close|parse error|io server disconnect/);
+    await stillServing();
   });
 
   it("weights are a GET of the run's current version (immutable, bit-exact), announced by a 'version' notice; a passed version or another epoch is 404", async () => {

@@ -2,7 +2,7 @@
 // nested payloads, subarray views, zero-copy decoding when the frame is aligned (a copy when not), the socket.io
 // parser on top, and a table of malformed frames that must all be refused with MalformedFrameError.
 import { describe, expect, it } from 'vitest';
-import { decodeFrame, Decoder, encodeFrame, Encoder, MalformedFrameError, msgpackFrame, type Packet } from '../../shared/codec.ts';
+import { CHUNK_BYTES, decodeFrame, Decoder, encodeFrame, Encoder, headChunks, MalformedFrameError, msgpackFrame, type Packet } from '../../shared/codec.ts';
 
 const f32 = (n: number, k = 1) => Float32Array.from({ length: n }, (_, i) => (i + 1) * k + 0.25);
 
@@ -219,3 +219,74 @@ describe('skeleton cap', () => {
     expect((got as { data: [string, { losses: number[] }] }).data[1].losses).toHaveLength(1000);
   });
 });
+
+describe('large packets: a head, then the arrays in chunks', () => {
+  /** the packets a Decoder emits for these messages */
+  const decodeAll = (messages: unknown[], d = new Decoder()) => {
+    const out: Packet[] = [];
+    d.on('decoded', (p) => out.push(p));
+    for (const m of messages) d.add(m);
+    return out;
+  };
+  // odd sizes: a gradient of 1.3 chunks, an empty array, a 2-byte array, a Float64Array of exactly 2 chunks
+  const grads = Float32Array.from({ length: Math.floor((1.3 * CHUNK_BYTES) / 4) + 3 }, () => Math.random() - 0.5);
+  const f64 = Float64Array.from({ length: (2 * CHUNK_BYTES) / 8 }, (_, i) => i / 3);
+  const packet: Packet = { type: 2, nsp: '/', data: ['submit', { grads, empty: new Float32Array(0), tiny: new Uint16Array([7, 9]), f64, loss: 2.5 }], id: 12 };
+
+  it('round trips: views of the sender arrays go out, each array arrives in its own buffer of its exact size', () => {
+    const messages = new Encoder().encode(packet);
+    const chunks = Math.ceil(grads.byteLength / CHUNK_BYTES) + 1 + 2; // grads, tiny, f64 (the empty one has none)
+    expect(messages).toHaveLength(1 + chunks);
+    expect(headChunks(messages[0])).toBe(chunks);
+    expect(messages[1].buffer).toBe(grads.buffer); // a view, not a copy
+    for (const m of messages.slice(1)) expect(m.byteLength).toBeLessThanOrEqual(CHUNK_BYTES);
+    // browsers hand binary messages over as ArrayBuffers
+    const [p] = decodeAll(messages.map((m, i) => (i % 2 ? m.slice().buffer : m)));
+    const got = (p.data as [string, Record<string, ArrayBufferView & { length: number }>])[1];
+    same(got.grads, grads);
+    same(got.f64, f64);
+    same(got.tiny, new Uint16Array([7, 9]));
+    same(got.empty, new Float32Array(0));
+    expect(got.grads.buffer.byteLength).toBe(grads.byteLength);
+    expect(got.loss).toBe(2.5);
+    expect(p.id).toBe(12);
+    // one frame when the arrays are small
+    expect(new Encoder().encode({ type: 2, nsp: '/', data: ['x', new Float32Array(CHUNK_BYTES / 4)] })).toHaveLength(1);
+    expect(headChunks(encodeFrame({ a: 1 }))).toBeUndefined();
+  });
+
+  it('a decoder goes on after a large packet: small, large, small', () => {
+    const e = new Encoder();
+    const small: Packet = { type: 2, nsp: '/', data: ['lease', { runId: 'r' }], id: 1 };
+    const out = decodeAll([...e.encode(small), ...e.encode(packet), ...e.encode(small)]);
+    expect(out.map((p) => p.id)).toEqual([1, 12, 1]);
+  });
+
+  const messages = () => new Encoder().encode(packet);
+  const refused: [string, () => unknown[], RegExp, number?][] = [
+    ['a chunk cut short', () => messages().map((m, i) => (i === 1 ? m.subarray(0, 100) : m)), /a chunk of 100 bytes where blob 0 needs/],
+    ['a chunk too long', () => messages().map((m, i) => (i === 2 ? Uint8Array.from([...m, 1]) : m)), /a chunk of .* bytes where blob 0 needs/],
+    ['text between chunks', () => [messages()[0], '2["x"]'], /text frame/],
+    ['a head that miscounts its chunks', () => [edit(messages()[0], (_, d) => d.setUint32(4, 3, true))], /announcing 3 chunk\(s\) for arrays that take 5/],
+    ['a head whose skeleton length is wrong', () => [edit(messages()[0], (_, d) => d.setUint32(0, 0x80000000 + 5, true))], /announcing a 5-byte skeleton/],
+    ['a head over the limit', () => messages(), new RegExp(`announcing ${grads.byteLength + 4 + f64.byteLength} bytes of arrays, over this end's limit of 1000000`), 1_000_000],
+    ['a head for small arrays', () => [smallHead()], /up to 1048576 they travel in one frame/],
+  ];
+  it.each(refused)('refuses %s', (_, make, why, limit) => {
+    const d = new Decoder({ maxPacketBytes: limit ?? 1 << 30 });
+    expect(() => {
+      for (const m of make()) d.add(m);
+    }).toThrow(why);
+  });
+});
+
+/** a head whose arrays are small enough for one frame: made by hand (the encoder never makes one) */
+function smallHead(): Uint8Array {
+  const frame = encodeFrame([2, '/', ['x', new Float32Array(4)], null]);
+  const skeleton = frame.subarray(4, 4 + new DataView(frame.buffer).getUint32(0, true));
+  const head = new Uint8Array(8 + skeleton.byteLength);
+  new DataView(head.buffer).setUint32(0, 0x80000000 + skeleton.byteLength, true);
+  new DataView(head.buffer).setUint32(4, 1, true);
+  head.set(skeleton, 8);
+  return head;
+}
