@@ -321,11 +321,11 @@ function startAssembly(head: Uint8Array, limit: number): Assembly {
 }
 
 /** one chunk into place; the packet's value once the last is in */
-function addChunk(a: Assembly, chunk: Uint8Array): unknown {
+function addChunk(a: Assembly, chunk: Uint8Array, allocate: (byteLength: number) => ArrayBuffer): unknown {
   const len = a.found[a.blob].byteLength;
   const want = Math.min(CHUNK_BYTES, len - a.offset);
   if (chunk.byteLength !== want) throw new MalformedFrameError(`a chunk of ${chunk.byteLength} bytes where blob ${a.blob} needs ${want} next`);
-  new Uint8Array((a.bufs[a.blob] ??= new ArrayBuffer(len)), a.offset, want).set(chunk);
+  new Uint8Array((a.bufs[a.blob] ??= allocate(len)), a.offset, want).set(chunk);
   a.offset += want;
   a.chunksLeft--;
   if (a.offset === len) {
@@ -370,7 +370,11 @@ function toPacket(raw: unknown): Packet {
 export interface ParserLimits {
   /** the most array bytes a large packet may announce (the coordinator: its largest model's gradient) */
   maxPacketBytes: number;
+  /** where a large packet's arrays go (an ArrayBuffer of exactly byteLength): the coordinator recycles gradients' */
+  allocate?: (byteLength: number) => ArrayBuffer;
 }
+
+const fresh = (n: number) => new ArrayBuffer(n);
 
 export class Decoder extends Emitter<Record<string, never>, Record<string, never>, { decoded: (p: Packet) => void }> {
   private assembly?: Assembly;
@@ -386,7 +390,7 @@ export class Decoder extends Emitter<Record<string, never>, Record<string, never
     else if (chunk instanceof ArrayBuffer) bytes = new Uint8Array(chunk);
     else throw new MalformedFrameError('not binary');
     if (this.assembly) {
-      const value = addChunk(this.assembly, bytes);
+      const value = addChunk(this.assembly, bytes, this.limits.allocate ?? fresh);
       if (value === undefined) return;
       this.assembly = undefined;
       this.emitReserved('decoded', toPacket(value));

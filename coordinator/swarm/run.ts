@@ -141,7 +141,11 @@ export class SwarmRun extends EventEmitter<{
   'spot-check': [{ batch: number; failed: string }];
 }> {
   readonly layout: ParamLayout;
-  readonly params: Float32Array;
+  /**
+   * the weights of the current version. Never written once published: each step makes a new array (the coordinator
+   * serves this one to downloads without a copy)
+   */
+  params: Float32Array;
   readonly opt: CpuAdamW;
   /** batches per step */
   readonly accum: number;
@@ -341,6 +345,10 @@ export class SwarmRun extends EventEmitter<{
     return { ok: true, lease: wire };
   }
 
+  /**
+   * a worker's answer to its lease. Keeps no reference to sub.grads once it returns (what it holds on to, it copies):
+   * the coordinator recycles the gradient's buffer for the next upload
+   */
   submit(workerId: string, sub: Submission): SubmitReply {
     const w = this.workers.get(workerId);
     const refused = (r: SubmitReply): SubmitReply => {
@@ -716,7 +724,10 @@ export class SwarmRun extends EventEmitter<{
       return;
     }
     const lr = learningRate(step, optim);
-    this.opt.step(this.params, this.sum, lr, clip.gradScale);
+    // into a new array: the old one stays as it was for whoever still reads it (downloads of the last version)
+    const next = new Float32Array(this.layout.size);
+    this.opt.step(this.params, this.sum, lr, clip.gradScale, next);
+    this.params = next;
     this.version = step + 1;
     // leases still out for the closed step (early close) stay valid within max_staleness; their batches are not re-queued
     const end = this.now();
@@ -785,7 +796,7 @@ export class SwarmRun extends EventEmitter<{
     const save = this.opts.saveCheckpoint;
     if (!save) return Promise.resolve();
     const step = this.version;
-    const params = Float32Array.from(this.params);
+    const params = this.params; // never written again (see params)
     const state: OptimizerState = { step: this.opt.steps, exp_avg: Float32Array.from(this.opt.exp_avg), exp_avg_sq: Float32Array.from(this.opt.exp_avg_sq) };
     this.saving = this.saving.then(() =>
       save(step, params, state).then(

@@ -31,6 +31,7 @@ import { encodeCheckpoint } from '../../shared/models/checkpoint.ts';
 import { parseRunConfig } from '../../shared/train/run-config.ts';
 import { latestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
 import { bearer, loadOrCreateToken, tokenMatches, type AdminToken } from './auth.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { IngestGate } from './ingest-gate.ts';
 import { appendMetric, loadMetrics, loadRunRecords, runDir, saveRunRecord, type RunRecord } from './registry.ts';
 import { loadCorpus } from '../data/corpus.ts';
@@ -121,9 +122,9 @@ class HttpError extends Error {
 }
 
 /**
- * a run's weights as served at GET weightsPath(run, epoch, version): a copy taken when the version is made (the run
- * updates its array in place at the next step, while downloads of this version may still be going out; a response
- * keeps its own reference, so the copy of a passed version lives until its last download ends)
+ * a run's weights as served at GET weightsPath(run, epoch, version): the run's own array of that version, no copy (the
+ * run never writes to a published array: each step makes a new one). A response keeps its own reference, so the
+ * array of a passed version lives until its last download ends.
  */
 interface WeightsFile {
   epoch: string;
@@ -144,8 +145,10 @@ export class Coordinator {
   private readonly log: Logger;
   private readonly startedAt = Date.now();
   private readonly records = new Map<string, RunRecord>();
+  /** gradients' buffers, recycled once a run has taken what it keeps */
+  readonly gradientBuffers = new BufferPool(() => [...this.runs.values()].map((r) => r.layout.size * 4));
   /** the largest packet a worker may announce: its largest run's gradient (raised as runs are added) */
-  private readonly parserLimits: ParserLimits = { maxPacketBytes: 1 << 20 };
+  private readonly parserLimits: ParserLimits = { maxPacketBytes: 1 << 20, allocate: (n) => this.gradientBuffers.take(n) };
   /** what GET weights/… serves, per run */
   private readonly weightFiles = new Map<string, WeightsFile>();
   /** each connection's rate-limit bucket */
@@ -303,11 +306,12 @@ export class Coordinator {
     // the largest packet is a gradient (a submit's other fields travel in its head)
     this.parserLimits.maxPacketBytes = Math.max(this.parserLimits.maxPacketBytes, bytes);
     this.ingest.frameBytes = Math.max(this.ingest.frameBytes, bytes);
-    const weights: WeightsFile = { epoch: randomBytes(4).toString('hex'), version: run.version, body: Buffer.from(new Uint8Array(run.params.buffer, run.params.byteOffset, run.params.byteLength)) };
+    const bodyOf = (p: Float32Array) => Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+    const weights: WeightsFile = { epoch: randomBytes(4).toString('hex'), version: run.version, body: bodyOf(run.params) };
     this.weightFiles.set(id, weights);
     run.on('weights', (version, params) => {
       weights.version = version;
-      weights.body = Buffer.from(new Uint8Array(params.buffer, params.byteOffset, params.byteLength));
+      weights.body = bodyOf(params);
       this.io.to(id).emit('version', { runId: id, version });
     });
     run.on('progress', (p) => this.io.to(id).emit('progress', p));
@@ -471,6 +475,9 @@ export class Coordinator {
         const run = this.runFor(st, m.runId);
         if (!('id' in run)) return ack(refused(run));
         const r = run.submit(st.info!.workerId, m);
+        // the run copied whatever it keeps of the gradient: its buffer (assembled from chunks, exactly its size) is free
+        const g = m.grads;
+        if (g && g.length === run.layout.size && g.byteOffset === 0 && g.buffer.byteLength === g.byteLength) this.gradientBuffers.give(g.buffer as ArrayBuffer);
         ack(r.ok ? r : refused(r));
       }),
     );

@@ -20,10 +20,13 @@ export class CpuAdamW {
     this.exp_avg_sq = new Float32Array(layout.size);
   }
 
-  /** one step on `params` in place with gradient `grads` · gradScale (see shared/train/clip.ts for gradScale) */
-  step(params: Float32Array, grads: Float32Array, lr: number, gradScale = 1): void {
+  /**
+   * one step from `params` with gradient `grads` · gradScale (see shared/train/clip.ts for gradScale), into `out`:
+   * `params` itself by default, or another array (the coordinator keeps each version's weights unchanged once published)
+   */
+  step(params: Float32Array, grads: Float32Array, lr: number, gradScale = 1, out: Float32Array = params): void {
     const n = this.layout.size;
-    if (params.length !== n || grads.length !== n) throw new Error(`AdamW: expected ${n} parameters and gradients, got ${params.length} and ${grads.length}`);
+    if (params.length !== n || grads.length !== n || out.length !== n) throw new Error(`AdamW: expected ${n} parameters, gradients and outputs, got ${params.length}, ${grads.length} and ${out.length}`);
     if (!Number.isFinite(gradScale)) throw new Error(`AdamW step ${this.steps + 1}: gradScale ${gradScale} is not finite: step refused`);
     const { betas, eps, weight_decay } = this.settings;
     const t = this.steps + 1;
@@ -41,7 +44,7 @@ export class CpuAdamW {
         const w = params[i] * decay;
         const mi = (m[i] = b1 * m[i] + (1 - b1) * g);
         const vi = (v[i] = b2 * v[i] + (1 - b2) * g * g);
-        params[i] = w - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
+        out[i] = w - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
       }
     }
     this.steps = t;

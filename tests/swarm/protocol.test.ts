@@ -123,7 +123,7 @@ describe('protocol refusals', () => {
     s.close();
   });
 
-  it('a gradient over 1 MiB arrives as a head and chunks, into an array of its own, bit for bit; a head over the largest model is refused', async () => {
+  it('a gradient over 1 MiB arrives as a head and chunks, into a recycled array of its exact size, bit for bit; a head over the largest model is refused', async () => {
     const run = await coord.addRun(tinyRun({ model: { n_layer: 2, n_embd: 128 }, swarm: { target_batch_size: 4 } }), { id: 'chunked' });
     const size = run.layout.size;
     expect(size * 4).toBeGreaterThan(CHUNK_BYTES);
@@ -134,13 +134,19 @@ describe('protocol refusals', () => {
       return submit(workerId, sub);
     };
     const { socket: s } = await simWorker(url, 'chunked');
-    const r = await ask<LeaseReply>(s, 'lease', { runId: 'chunked', version: 0 });
-    if (!r.ok || !('lease' in r)) throw new Error(JSON.stringify(r));
-    const g = new Float32Array(size).map(() => Math.random() - 0.5);
-    expect(await ask<SubmitReply>(s, 'submit', { runId: 'chunked', leaseId: r.lease.leaseId, version: 0, loss: 2, grads: g })).toMatchObject({ ok: true });
-    expect(seen).toHaveLength(1);
-    expect(seen[0].buffer.byteLength).toBe(size * 4);
-    expect(new Uint32Array(seen[0].buffer)).toEqual(new Uint32Array(g.buffer));
+    for (let k = 0; k < 2; k++) {
+      const r = await ask<LeaseReply>(s, 'lease', { runId: 'chunked', version: run.version });
+      if (!r.ok || !('lease' in r)) throw new Error(JSON.stringify(r));
+      const g = new Float32Array(size).map(() => Math.random() - 0.5);
+      const taken = coord.gradientBuffers.taken;
+      expect(await ask<SubmitReply>(s, 'submit', { runId: 'chunked', leaseId: r.lease.leaseId, version: r.lease.version, loss: 2, grads: g })).toMatchObject({ ok: true });
+      expect(coord.gradientBuffers.taken).toBe(taken + 1);
+      expect(seen[k].buffer.byteLength).toBe(size * 4);
+      expect(new Uint32Array(seen[k].buffer)).toEqual(new Uint32Array(g.buffer));
+    }
+    // the second gradient was assembled in the first one's buffer, recycled once the run had summed it
+    expect(seen[1].buffer).toBe(seen[0].buffer);
+    expect(coord.gradientBuffers.reused).toBeGreaterThan(0);
     // a head announcing more than the largest run's gradient closes that connection before anything is allocated
     const largest = Math.max(...[...coord.runs.values()].map((x) => x.layout.size));
     const closed = new Promise<string>((ok) => s.once('disconnect', ok));

@@ -51,6 +51,34 @@ function answer(run: SwarmRun, l: Lease, n: number): Submission {
 }
 
 describe(`swarm run engine (seed ${seed})`, () => {
+  it('keeps no reference to a submitted gradient (the coordinator recycles its buffer) and never writes a published params array', () => {
+    // spot checks on half the batches: their answers are held until a second copy comes, the path most likely to keep one
+    const c = tinyRun({ swarm: { target_batch_size: 12, batches_per_lease: 1, spot_check_fraction: 0.5 } });
+    const steps = (poison: boolean) => {
+      const run = makeRun(c);
+      const n = run.layout.size;
+      for (const w of ['a', 'b', 'c']) join(run, w);
+      const published: [Float32Array, Float32Array][] = [];
+      run.on('weights', (_, p) => published.push([p, Float32Array.from(p)]));
+      for (let guard = 0; run.version < 3 && guard < 200; guard++) {
+        for (const w of ['a', 'b', 'c']) {
+          const r = run.lease(w);
+          if (!r.ok || !('lease' in r)) continue;
+          const sub = answer(run, r.lease, n);
+          expect(run.submit(w, sub).ok).toBe(true);
+          if (poison && sub.grads) sub.grads.fill(NaN); // as the next upload overwrites a recycled buffer
+        }
+      }
+      expect(run.version).toBe(3);
+      for (const [p, copy] of published) expect(p).toEqual(copy);
+      return run.params;
+    };
+    const clean = steps(false);
+    const poisoned = steps(true);
+    expect(poisoned.every(Number.isFinite)).toBe(true);
+    expect(new Uint32Array(poisoned.buffer)).toEqual(new Uint32Array(clean.buffer));
+  });
+
   it('K steps through several workers equal the single-worker steps on the same batches', () => {
     const c = tinyRun({ swarm: { target_batch_size: 12, batches_per_lease: 2 } });
     const run = makeRun(c);
@@ -88,7 +116,7 @@ describe(`swarm run engine (seed ${seed})`, () => {
     run.dispose();
   });
 
-  it('CpuAdamW is torch AdamW (the float64 reference) with decay only where the layout says', () => {
+  it('CpuAdamW is torch AdamW (the float64 reference) with decay only where the layout says, in place or into another array', () => {
     const c = tinyRun();
     const run = makeRun(c);
     const n = run.layout.size;
@@ -99,7 +127,14 @@ describe(`swarm run engine (seed ${seed})`, () => {
     const v = new Float64Array(n);
     for (let t = 1; t <= 3; t++) {
       const g = gradOf(100 + t, n);
-      opt.step(p32, g, 1e-2, 0.5);
+      if (t === 2) {
+        // out of place (as the coordinator steps): the same result in `out`, the input left as it was
+        const before = p32.slice();
+        const out = new Float32Array(n).fill(NaN);
+        opt.step(p32, g, 1e-2, 0.5, out);
+        expect(p32).toEqual(before);
+        p32.set(out);
+      } else opt.step(p32, g, 1e-2, 0.5);
       for (const p of run.layout.params) {
         const sl = (a: Float64Array) => a.subarray(p.offset, p.offset + p.numel);
         const gs = Float64Array.from(g.subarray(p.offset, p.offset + p.numel), (x) => x * 0.5);
