@@ -70,6 +70,8 @@ export interface MeasureResult {
   /** the coordinator's ingest gate while measuring: uploads paused, and let in over the budget after waiting */
   gatePaused: number;
   gateOverdue: number;
+  /** gradient buffers handed out while measuring, how many of them recycled, and the bytes waiting in the pool at the end */
+  buffers: { taken: number; reused: number; pooledBytes: number };
 }
 
 const send = (m: unknown) => process.send!(m);
@@ -158,6 +160,7 @@ async function main(): Promise<void> {
     let cpu0 = process.cpuUsage();
     let rssPeakBefore = 0;
     let gate0 = { paused: 0, overdue: 0 };
+    let pool0 = { taken: 0, reused: 0 };
     // the run emits 'weights' (the coordinator publishes them) and then 'step' (with the record)
     run.prependListener('weights', () => void (closedAt = performance.now()));
     run.on('weights', () => void (publishedAt = performance.now()));
@@ -169,6 +172,7 @@ async function main(): Promise<void> {
         resetHwm();
         measuring = true;
         gate0 = { paused: coord.ingest.paused, overdue: coord.ingest.overdueAdmits };
+        pool0 = { taken: coord.gradientBuffers.taken, reused: coord.gradientBuffers.reused };
         t0 = t;
         cpu0 = process.cpuUsage();
         return;
@@ -205,6 +209,7 @@ async function main(): Promise<void> {
           arrayBuffersEnd: mem.arrayBuffers,
           gatePaused: coord.ingest.paused - gate0.paused,
           gateOverdue: coord.ingest.overdueAdmits - gate0.overdue,
+          buffers: { taken: coord.gradientBuffers.taken - pool0.taken, reused: coord.gradientBuffers.reused - pool0.reused, pooledBytes: coord.gradientBuffers.bytes },
         };
         run.setStatus('paused', 'benchmark done');
         send({ type: 'result', result });

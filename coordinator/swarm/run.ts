@@ -101,6 +101,12 @@ export interface RunSnapshotOptions {
   /** persist a checkpoint (weights, optimizer state): called with copies after every checkpoint_interval and at the end */
   saveCheckpoint?: (step: number, params: Float32Array, state: OptimizerState) => Promise<string>;
   now?: () => number;
+  /**
+   * whether anyone still reads a published params array (the coordinator: downloads in flight). Given, a step writes
+   * into the array of the version before last once nobody reads it (two arrays take turns); without it, every step
+   * makes a new array
+   */
+  inUse?: (params: Float32Array) => boolean;
 }
 
 // The two passes over every gradient that arrives (bench/swarm.ts measures them), unrolled by four as V8 does not
@@ -142,10 +148,12 @@ export class SwarmRun extends EventEmitter<{
 }> {
   readonly layout: ParamLayout;
   /**
-   * the weights of the current version. Never written once published: each step makes a new array (the coordinator
-   * serves this one to downloads without a copy)
+   * the weights of the current version. Not written while anyone may read it: a step writes into another array (the
+   * coordinator serves this one to downloads without a copy)
    */
   params: Float32Array;
+  /** the previous version's array, for the step after next to write into once nobody reads it */
+  private previous?: Float32Array;
   readonly opt: CpuAdamW;
   /** batches per step */
   readonly accum: number;
@@ -724,9 +732,11 @@ export class SwarmRun extends EventEmitter<{
       return;
     }
     const lr = learningRate(step, optim);
-    // into a new array: the old one stays as it was for whoever still reads it (downloads of the last version)
-    const next = new Float32Array(this.layout.size);
+    // into another array: the current one stays as it was for whoever still reads it (downloads of this version)
+    const spare = this.previous && this.opts.inUse && !this.opts.inUse(this.previous) ? this.previous : undefined;
+    const next = spare ?? new Float32Array(this.layout.size);
     this.opt.step(this.params, this.sum, lr, clip.gradScale, next);
+    this.previous = this.params;
     this.params = next;
     this.version = step + 1;
     // leases still out for the closed step (early close) stay valid within max_staleness; their batches are not re-queued
@@ -796,7 +806,7 @@ export class SwarmRun extends EventEmitter<{
     const save = this.opts.saveCheckpoint;
     if (!save) return Promise.resolve();
     const step = this.version;
-    const params = this.params; // never written again (see params)
+    const params = Float32Array.from(this.params); // the write is queued: the array may be written again by then
     const state: OptimizerState = { step: this.opt.steps, exp_avg: Float32Array.from(this.opt.exp_avg), exp_avg_sq: Float32Array.from(this.opt.exp_avg_sq) };
     this.saving = this.saving.then(() =>
       save(step, params, state).then(

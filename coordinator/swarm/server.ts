@@ -122,9 +122,8 @@ class HttpError extends Error {
 }
 
 /**
- * a run's weights as served at GET weightsPath(run, epoch, version): the run's own array of that version, no copy (the
- * run never writes to a published array: each step makes a new one). A response keeps its own reference, so the
- * array of a passed version lives until its last download ends.
+ * a run's weights as served at GET weightsPath(run, epoch, version): the run's own array of that version, no copy. The
+ * run writes a step into the array of the version before last, and only once its downloads are over (SwarmRun inUse).
  */
 interface WeightsFile {
   epoch: string;
@@ -149,6 +148,8 @@ export class Coordinator {
   readonly gradientBuffers = new BufferPool(() => [...this.runs.values()].map((r) => r.layout.size * 4));
   /** the largest packet a worker may announce: its largest run's gradient (raised as runs are added) */
   private readonly parserLimits: ParserLimits = { maxPacketBytes: 1 << 20, allocate: (n) => this.gradientBuffers.take(n) };
+  /** weights downloads in flight, by the params array's buffer they send */
+  private readonly downloads = new Map<ArrayBufferLike, number>();
   /** what GET weights/… serves, per run */
   private readonly weightFiles = new Map<string, WeightsFile>();
   /** each connection's rate-limit bucket */
@@ -272,6 +273,7 @@ export class Coordinator {
     }
     const run = new SwarmRun(id, opts.name ?? id, config, tokenizer, dataset, {
       resume,
+      inUse: (p) => (this.downloads.get(p.buffer) ?? 0) > 0,
       saveCheckpoint: (step, params, state) =>
         writeCheckpoint(dir, { config: config.model, params, tokenizer, step, optimizer: run.optimizerSettings() }, state, { keep: config.train.keep_checkpoints }),
     });
@@ -627,7 +629,16 @@ export class Coordinator {
       if (!f || f.epoch !== w[2]) return this.json(res, 404, { error: `run '${runId}' has no weights of epoch ${w[2]} here (the coordinator restarted, or no such run): join again` });
       if (Number(w[3]) !== f.version) return this.json(res, 404, { error: `version ${w[3]} of run '${runId}' is gone: the run is at version ${f.version}`, version: f.version });
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': f.body.byteLength, 'cache-control': 'public, max-age=31536000, immutable' });
-      return void res.end(method === 'HEAD' ? undefined : f.body);
+      if (method === 'HEAD') return void res.end();
+      // the run does not write into this version's array while its downloads are going out (SwarmRun inUse)
+      const buf = f.body.buffer;
+      this.downloads.set(buf, (this.downloads.get(buf) ?? 0) + 1);
+      res.once('close', () => {
+        const left = this.downloads.get(buf)! - 1;
+        if (left > 0) this.downloads.set(buf, left);
+        else this.downloads.delete(buf);
+      });
+      return void res.end(f.body);
     }
     if (!path.startsWith('/api/')) return this.serveStatic(path, res);
 

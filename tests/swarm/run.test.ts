@@ -116,6 +116,33 @@ describe(`swarm run engine (seed ${seed})`, () => {
     run.dispose();
   });
 
+  it('given inUse, a step writes into the array of the version before last once nobody reads it, else into a new one', () => {
+    const busy = new Set<Float32Array>();
+    const { tokenizer, dataset } = encodeCorpus(readFileSync(smallCorpus(), 'utf8'));
+    const c = tinyRun({ swarm: { target_batch_size: 4 } });
+    const run = new SwarmRun('t', 't', c, tokenizer, dataset, { inUse: (p) => busy.has(p) });
+    const n = run.layout.size;
+    join(run, 'a');
+    const step = () => {
+      const v = run.version;
+      while (run.version === v) expect(run.submit('a', answer(run, take(run, 'a'), n)).ok).toBe(true);
+      return run.params;
+    };
+    const p0 = run.params;
+    const p1 = step();
+    expect(p1).not.toBe(p0);
+    const p2 = step(); // nobody reads p0: it is written again
+    expect(p2).toBe(p0);
+    busy.add(p1); // a download of version 1 is still going out
+    const copy = Float32Array.from(p1);
+    const p3 = step();
+    expect(p3).not.toBe(p1);
+    expect(p1).toEqual(copy);
+    busy.clear();
+    expect(step()).toBe(p2); // the version before last, free again
+    run.dispose();
+  });
+
   it('CpuAdamW is torch AdamW (the float64 reference) with decay only where the layout says, in place or into another array', () => {
     const c = tinyRun();
     const run = makeRun(c);
