@@ -315,7 +315,10 @@ function previousReport(path: string): Previous | undefined {
   if (!header) return undefined;
   const names = cells(header);
   const rows = new Map<string, Record<string, string>>();
-  for (const l of section) {
+  // the main table only: from its header to the first line that is not a table row (the before → after table follows)
+  const from = section.indexOf(header);
+  const to = section.findIndex((l, i) => i > from && !l.startsWith('|'));
+  for (const l of section.slice(from, to < 0 ? undefined : to)) {
     if (!/^\| (1M|10M) \| \d+ \| \d/.test(l)) continue;
     const c = cells(l);
     rows.set(`${c[0]} × ${c[1]}`, Object.fromEntries(names.map((n, i) => [n, c[i]])));
@@ -341,17 +344,17 @@ function markdown(
     '  per-connection message limit (50/s) is lifted: one fast worker on the 1M model leases and submits more often than that.',
     '- Ingest: gradient bytes received by the coordinator / wall time of the measured steps (MB = 10⁶ bytes); "per CPU-s": the same bytes per',
     '  second of coordinator CPU time (the clients share the 2 cores, so wall-clock rates are lower than the coordinator alone could do).',
-    '- Overhead: the gradient frame that completes a step (as ws assembled it) → the new weights published, median and max over the steps;',
-    '  split into the last submit (socket.io decode, validation, one pass for the finite check and the norm screen, the sum), clip + AdamW',
-    '  (StepRecord.aggregateMs), and publish: the copy of the weights that GET weights/<run>/<epoch>/<version>.bin serves and the few-byte',
-    '  \'version\' notice to every socket. Each worker then downloads the weights over HTTP (started on the notice, overlapping its next',
+    '- Overhead: the last chunk of the gradient that completes a step (as ws delivered it) → the new weights published, median and max over the',
+    '  steps; split into the last submit (socket.io decode, validation, one pass for the finite check and the norm screen, the sum), clip + AdamW',
+    '  (StepRecord.aggregateMs), and publish: the run\'s new weights array handed to GET weights/<run>/<epoch>/<version>.bin (no copy) and the',
+    '  few-byte \'version\' notice to every socket. Each worker then downloads the weights over HTTP (started on the notice, overlapping its next',
     '  lease request): "download" is notice → body received at the worker, over all workers and steps. The coordinator\'s side of those',
     '  downloads (workers × model bytes per step, copied into the sockets by the kernel) is in its CPU time and the per-CPU-s column.',
     '- Uploads paused: gradients that waited for the coordinator\'s ingest gate (coordinator/swarm/ingest-gate.ts, 64 MiB by default).',
     '- Memory: the coordinator\'s peak RSS while measuring (VmHWM, reset after the warm-up); idle = its RSS before the run was added;',
-    '  ratio = (peak − idle) / model bytes. The run itself holds 4 × model (weights, gradient sum, AdamW moments), the coordinator 1 × more',
-    '  for the weights it serves (plus the previous version while downloads of it finish), and each gradient in flight 1 × (a head, then',
-    '  1 MiB chunks copied into a recycled array of its exact size; shared/codec.ts), about 6 × in all at 10M × 64 (one upload at a time).',
+    '  ratio = (peak − idle) / model bytes. The run holds 5 × model (the weights of this version and of the one before, which the next step',
+    '  writes into once its downloads are over, the gradient sum, AdamW\'s two moments) and each gradient in flight 1 × (a head, then 1 MiB',
+    '  chunks copied into a recycled array of its exact size; shared/codec.ts): 6 × at 10M × 64, where the gate lets one upload in at a time.',
     '  What does not grow with the model: the idle process, and garbage: every byte received first lands in buffers of the socket reads',
     '  and of ws, which V8 frees at its next collection, started after about 64 MiB of such external memory. Hence the fit below.',
     '',
