@@ -61,6 +61,8 @@ export interface ScenarioResult {
   checksFailed: number;
   tallies: Record<string, number>;
   honestCodes: Record<string, number>;
+  /** strikes the run gave honest workers (must stay 0: an honest straggler or spike is never struck) */
+  honestStrikes: number;
   spotChecks: { passed: number; failed: number; skipped: number };
   /** undefined when every batch was applied exactly once, in its step */
   accounting?: string;
@@ -132,6 +134,7 @@ export async function runScenario(o: MatrixOptions, name: string, attack: Attack
     checksFailed: 0,
     tallies: {},
     honestCodes: {},
+    honestStrikes: 0,
     spotChecks: { ...run.spotChecks },
     accounting: accountingProblem(run),
     health,
@@ -154,7 +157,10 @@ export async function runScenario(o: MatrixOptions, name: string, attack: Attack
       if (s.banned) r.banned++;
     }
   }
-  for (const w of honest) tallyInto(r.honestCodes, w.codes);
+  for (const w of honest) {
+    tallyInto(r.honestCodes, w.codes);
+    for (const id of new Set(w.workerIds)) r.honestStrikes += run.workers.get(id)?.strikes ?? 0;
+  }
   o.log?.(`${name}: ${r.steps} steps in ${seconds.toFixed(1)} s, val loss ${r.valLoss.toFixed(4)}, refused ${JSON.stringify(r.codes)}, banned ${r.banned}/${r.identities}`);
   return r;
 }

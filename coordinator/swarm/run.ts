@@ -128,6 +128,14 @@ function addInto(sum: Float32Array, g: Float32Array): void {
 
 /** how many recent lease ids are remembered to tell a duplicate or an expired answer from an unknown one */
 const REMEMBER_LEASES = 100_000;
+/** a lease out for this many times its holder's usual turnaround gets a backup copy (SwarmRun.backupAfter) */
+const BACKUP_FACTOR = 3;
+/** ms: no backup sooner (timer jitter, an answer in flight) */
+const BACKUP_MIN_MS = 50;
+/** leases in a row beaten by a backup, none answered, per strike (a hoarder's signature; a straggler answers late) */
+const STRIKE_STREAK = 2;
+/** ms since a worker's last message for it to count as active (an idle worker is told to wait at most ~2 s) */
+const ACTIVE_MS = 3000;
 
 export class SwarmRun extends EventEmitter<{
   weights: [version: number, params: Float32Array];
@@ -177,9 +185,16 @@ export class SwarmRun extends EventEmitter<{
   outliersClipped = 0;
   /** backup leases handed out for stragglers */
   backups = 0;
-  private backingUp?: LeaseRecord;
   private durations: number[] = [];
   private typicalMs = 0;
+  /** each worker's recent lease turnarounds (issue to answer, ms): a lease is late against its holder's own pace */
+  private readonly paces = new Map<string, number[]>();
+  /** worker → its leases in a row that another copy answered first, with no answer from it since */
+  private readonly beatenStreak = new Map<string, number>();
+  /** a beaten lease → its holder and issue time (a late answer to it still shows the holder is working) */
+  private readonly beatenLeases = new Map<string, { workerId: string; issuedAt: number }>();
+  /** when batches last went into a queue (the step's opening, a requeue): the window for ranking who takes them */
+  private queuedAt = 0;
   private checks = new Map<number, SpotCheck>();
   /** spot-check outcomes: passed, failed (a tie broken by a third result), skipped (no second worker around) */
   readonly spotChecks = { passed: 0, failed: 0, skipped: 0 };
@@ -255,7 +270,10 @@ export class SwarmRun extends EventEmitter<{
     for (const [id, l] of this.leases) if (l.workerId === workerId) this.expire(id, l);
     // a worker that leaves having given nothing and done nothing wrong is forgotten (the table would grow for ever
     // with every connection); contributors, struck and banned workers stay for the console
-    if (s && !s.samples && !s.evalLeases && !s.strikes && !s.checksPassed && !s.banned) this.workers.delete(workerId);
+    if (s && !s.samples && !s.evalLeases && !s.strikes && !s.checksPassed && !s.banned && !this.beatenStreak.has(workerId)) {
+      this.workers.delete(workerId);
+      this.paces.delete(workerId);
+    }
   }
 
   /**
@@ -298,18 +316,24 @@ export class SwarmRun extends EventEmitter<{
     const take = (q: number[]) => (q === this.pending ? this.takeTrain(workerId) : q.splice(0, swarm.batches_per_lease));
     let kind: Lease['kind'];
     let batches: number[] = [];
-    if (this.evalPending.length) {
+    let backup: LeaseRecord | undefined;
+    const queued = this.evalPending.length > 0 || this.pending.length > 0;
+    const defer = queued ? this.deferFor(workerId) : 0;
+    if (defer > 0) {
+      return { ok: true, wait: defer, why: `step ${this.version + 1}: volunteers with a record take the queued batches first` };
+    } else if (this.evalPending.length) {
       kind = 'eval';
       batches = take(this.evalPending);
     } else if (this.pending.length && (batches = take(this.pending)).length) {
       kind = 'train';
-    } else if ((batches = this.backupFor(workerId)).length) {
-      kind = 'train';
+    } else if ((backup = this.backupFor(workerId))) {
+      kind = backup.kind;
+      batches = [...backup.batches];
     } else {
       // ask again when the oldest lease out becomes eligible for a backup (or the new weights come)
       let wait = 100 + Math.min(2000, this.leases.size * 50);
       const t = this.now();
-      for (const l of this.leases.values()) if (l.kind === 'train' && l.workerId !== workerId) wait = Math.min(wait, Math.max(20, this.backupAfter() - (t - l.issuedAt)));
+      for (const l of this.leases.values()) if (l.workerId !== workerId && this.current(l)) wait = Math.min(wait, Math.max(20, this.backupAfter(l) - (t - l.issuedAt)));
       return { ok: true, wait: Math.round(wait), why: `step ${this.version + 1}: waiting for ${this.leases.size} lease(s) out with other workers` };
     }
     const leaseId = `${this.id}.${this.version}.${++this.leaseSeq}`;
@@ -328,13 +352,15 @@ export class SwarmRun extends EventEmitter<{
       issuedAt: this.now(),
       step: this.version,
     };
-    if (this.backingUp) {
+    if (backup) {
       // a backup of a straggler's lease: both compute the same batches, the first answer counts
-      const orig = this.backingUp;
-      orig.group ??= new Set([orig.leaseId]);
-      orig.group.add(leaseId);
-      lease.group = orig.group;
-      this.backingUp = undefined;
+      backup.group ??= new Set([backup.leaseId]);
+      backup.group.add(leaseId);
+      lease.group = backup.group;
+      lease.step = backup.step;
+      this.backups++;
+      // a spot check's copy: this worker is now one of the batch's holders (never a check of its own result)
+      if (backup.kind === 'train') this.checks.get(backup.batches[0])?.holders.add(workerId);
     }
     this.leases.set(leaseId, lease);
     const { workerId: _w, issuedAt: _i, step: _s, group: _g, ...wire } = lease;
@@ -351,7 +377,10 @@ export class SwarmRun extends EventEmitter<{
     const l = this.leases.get(sub.leaseId);
     if (!l) {
       const f = this.finished.get(sub.leaseId);
-      if (f === 'done') return refused(refuse('duplicate', `lease ${sub.leaseId} was already counted`));
+      if (f === 'done') {
+        this.lateAnswer(workerId, sub.leaseId);
+        return refused(refuse('duplicate', `lease ${sub.leaseId} was already counted`));
+      }
       if (f === 'expired') return refused(refuse('expired', `lease ${sub.leaseId} timed out or was released (after ${this.config.swarm.lease_timeout_s} s, a pause or a disconnect) and went back to the queue`));
       return refused(refuse('unknown-lease', `no lease ${sub.leaseId} in run ${this.id}`));
     }
@@ -400,13 +429,12 @@ export class SwarmRun extends EventEmitter<{
         if (other !== sub.leaseId && o) {
           this.leases.delete(other);
           this.remember(other, 'done');
-          // its holder was beaten by another copy: a straggler (or a hoarder), which gets no backups from now on
-          const lw = this.workers.get(o.workerId);
-          if (lw) lw.beaten = (lw.beaten ?? 0) + 1;
+          this.beat(o);
         }
       }
     }
-    if (l.kind === 'train') this.noteDuration(this.now() - l.issuedAt);
+    this.beatenStreak.delete(workerId);
+    this.noteDuration(workerId, this.now() - l.issuedAt, l.kind === 'train');
     if (w) w.computeMs += sub.computeMs ?? 0;
     if (l.kind === 'eval') {
       sub.losses!.forEach((v, k) => (this.evalLosses[l.batches[k]] = v));
@@ -444,42 +472,122 @@ export class SwarmRun extends EventEmitter<{
     }
   }
 
+  /** a lease of the open step (train) or of the open eval: its batches are still wanted */
+  private current(l: LeaseRecord): boolean {
+    return l.kind === 'train' ? l.step === this.version : l.version === this.evalVersion;
+  }
+
   /**
-   * Straggler and hoarder insurance (MapReduce's backup tasks): when nothing is queued, a waiting worker is given
-   * the batches of the step's oldest train lease that has been out over 5× the usual lease time and a quarter of lease_timeout_s, unless
-   * it holds them itself or they are already backed up or spot-checked. Batches are pure functions of their index,
-   * so either answer is the same gradient; the first counts and the other is refused as a duplicate.
+   * Straggler and hoarder insurance (MapReduce's backup tasks): when nothing is queued, so the rest of the step is
+   * in or out, a waiting worker is given a copy of a lease (the one with the fewest copies, then the oldest) that
+   * has been out for over 3× its holder's usual turnaround (backupAfter), unless it holds that lease (or, for a
+   * spot check, the batch's other copy) itself or every copy is still young. Batches are pure functions of their
+   * index, so either answer is the same gradient; the first counts and the other is refused as a duplicate. A worker
+   * that was itself beaten by a copy gets no copies of others' leases (a slow worker would straggle again).
    */
-  private backupFor(workerId: string): number[] {
-    if (this.workers.get(workerId)?.beaten) return [];
+  private backupFor(workerId: string): LeaseRecord | undefined {
+    if (this.workers.get(workerId)?.beaten) return undefined;
     const t = this.now();
-    const after = this.backupAfter();
-    let oldest: LeaseRecord | undefined;
+    let best: LeaseRecord | undefined;
+    let bestCopies = Infinity;
     for (const l of this.leases.values()) {
-      if (l.kind !== 'train' || l.step !== this.version || t - l.issuedAt < after) continue;
-      if (l.batches.some((b) => this.checks.has(b))) continue;
+      if (!this.current(l) || t - l.issuedAt < this.backupAfter(l)) continue;
+      if (l.kind === 'train' && this.checks.get(l.batches[0])?.holders.has(workerId)) continue;
       // every copy out is late (a backup can straggle too: a hoarder may have taken it) and none is this worker's
       const copies = l.group ? [...l.group].map((id) => this.leases.get(id)).filter((x) => x !== undefined) : [l];
-      if (copies.some((c) => c.workerId === workerId || t - c.issuedAt < after)) continue;
-      if (!oldest || l.issuedAt < oldest.issuedAt) oldest = l;
+      if (copies.some((c) => c.workerId === workerId || t - c.issuedAt < this.backupAfter(c))) continue;
+      // the lease with the fewest copies out first, then the oldest
+      if (copies.length < bestCopies || (copies.length === bestCopies && l.issuedAt < best!.issuedAt)) {
+        best = l;
+        bestCopies = copies.length;
+      }
     }
-    if (!oldest) return [];
-    this.backingUp = oldest;
-    this.backups++;
-    return [...oldest.batches];
+    return best;
   }
 
-  /** ms a train lease may be out before its batches are offered to a waiting worker as a backup */
-  private backupAfter(): number {
-    // volunteers differ in speed many times over: only a lease far past the usual time, and a quarter of its
-    // timeout, is a straggler worth a second copy (else fast workers would redo every slow volunteer's work)
-    return Math.max(250, 5 * (this.typicalMs || 1000), (this.config.swarm.lease_timeout_s * 1000) / 4);
+  /**
+   * ms a lease may be out before a waiting worker gets a copy: 3× its holder's usual turnaround (the median of its
+   * recent leases, issue to answer), or 3× the run's for a holder that has answered none yet (a hoarder never has).
+   * Volunteers differ in speed many times over; measured against its own pace a slow volunteer is backed up only
+   * when it is late for itself (a lease timeout of a minute no longer decides how long a hoarded batch waits).
+   */
+  private backupAfter(l: LeaseRecord): number {
+    const own = this.paces.get(l.workerId);
+    const usual = own?.length ? median(own) : this.typicalMs || 1000;
+    return Math.max(BACKUP_MIN_MS, BACKUP_FACTOR * usual);
   }
 
-  private noteDuration(ms: number): void {
+  /** a lease answered after ms: the holder's pace, and (answers that counted) the run's typical turnaround */
+  private noteDuration(workerId: string, ms: number, counted: boolean): void {
+    let own = this.paces.get(workerId);
+    if (!own) this.paces.set(workerId, (own = []));
+    own.push(ms);
+    if (own.length > 8) own.shift();
+    if (!counted) return;
     this.durations.push(ms);
     if (this.durations.length > 32) this.durations.shift();
     this.typicalMs = median(this.durations);
+  }
+
+  /**
+   * o's holder was beaten by another worker's copy of its lease (which was out over 3× its usual time): a straggler,
+   * or a hoarder that never answers. A straggler answers late (refused as a duplicate, which clears its streak); a
+   * worker beaten STRIKE_STREAK times in a row without answering any of them gets a strike
+   */
+  private beat(o: LeaseRecord): void {
+    const w = this.workers.get(o.workerId);
+    if (!w) return;
+    w.beaten = (w.beaten ?? 0) + 1;
+    this.beatenLeases.set(o.leaseId, { workerId: o.workerId, issuedAt: o.issuedAt });
+    if (this.beatenLeases.size > REMEMBER_LEASES) this.beatenLeases.delete(this.beatenLeases.keys().next().value!);
+    const streak = (this.beatenStreak.get(o.workerId) ?? 0) + 1;
+    this.beatenStreak.set(o.workerId, streak);
+    if (streak % STRIKE_STREAK === 0) this.strike(o.workerId, `${streak} of its leases in a row were answered first by another worker's copy (each out over ${BACKUP_FACTOR}× the usual time), none of them by it`);
+  }
+
+  /** an answer to a lease another copy already answered: if it was this worker's beaten lease, it was working (a straggler) */
+  private lateAnswer(workerId: string, leaseId: string): void {
+    const b = this.beatenLeases.get(leaseId);
+    if (!b || b.workerId !== workerId) return;
+    this.beatenLeases.delete(leaseId);
+    this.beatenStreak.delete(workerId);
+    this.noteDuration(workerId, this.now() - b.issuedAt, false);
+  }
+
+  /**
+   * 0: a good record (work accepted or checks passed, no strikes, no lease beaten unanswered); 1: a stranger
+   * (nothing accepted yet); 2: a suspect (strikes, or its last leases beaten by copies and never answered)
+   */
+  private standing(workerId: string): 0 | 1 | 2 {
+    const w = this.workers.get(workerId);
+    if (!w) return 1;
+    if (w.strikes > 0 || this.beatenStreak.has(workerId)) return 2;
+    return w.samples > 0 || w.checksPassed > 0 || w.evalLeases > 0 ? 0 : 1;
+  }
+
+  /**
+   * ms this worker should wait before taking queued batches (0: take them now). For a moment after batches are
+   * queued (the step's opening, a requeue) they go to workers with a good record first, strangers after them and
+   * suspects last, so a hoarder's lease is seldom a fresh batch that the step then waits on. A worker waits only
+   * while enough idle, active workers of better standing are around to take every queued batch, and never past
+   * its standing's window (2× the usual turnaround per rank).
+   */
+  private deferFor(workerId: string): number {
+    const rank = this.standing(workerId);
+    if (rank === 0) return 0;
+    const window = Math.max(BACKUP_MIN_MS, 2 * (this.typicalMs || BACKUP_MIN_MS));
+    const left = rank * window - (this.now() - this.queuedAt);
+    if (left <= 0) return 0;
+    const busy = new Set<string>();
+    for (const l of this.leases.values()) busy.add(l.workerId);
+    const queued = this.pending.length + this.evalPending.length;
+    const t = Date.now();
+    let better = 0;
+    for (const w of this.workers.values()) {
+      if (!w.connected || w.banned || busy.has(w.workerId) || t - w.lastSeen > ACTIVE_MS || this.standing(w.workerId) >= rank) continue;
+      if (++better >= queued) return Math.round(Math.max(10, Math.min(left, window / 2)));
+    }
+    return 0;
   }
 
   /** a strike against a worker; at ban_after strikes it is banned from the run and its leases go back */
@@ -559,6 +667,7 @@ export class SwarmRun extends EventEmitter<{
       }
       c.need = 3; // disagreement: a third volunteer decides
       this.pending.push(b);
+      this.queuedAt = this.now();
       return;
     }
     // three results: the pair that agrees wins, the odd one out gets a strike
@@ -637,11 +746,10 @@ export class SwarmRun extends EventEmitter<{
       l.group.delete(id);
       if ([...l.group].some((o) => this.leases.has(o))) return; // a backup still computes these batches
     }
-    if (l.kind === 'eval') {
-      if (l.version === this.evalVersion) this.evalPending.unshift(...l.batches);
-    } else if (l.step === this.version) {
-      this.pending.unshift(...l.batches);
-    }
+    if (!this.current(l)) return;
+    if (l.kind === 'eval') this.evalPending.unshift(...l.batches);
+    else this.pending.unshift(...l.batches);
+    this.queuedAt = this.now();
   }
 
   private tick(): void {
@@ -657,6 +765,7 @@ export class SwarmRun extends EventEmitter<{
     this.evalVersion = this.version;
     this.evalPending = Array.from({ length: n }, (_, i) => i);
     this.evalLosses = new Array(n).fill(undefined);
+    this.queuedAt = this.now();
   }
 
   private evalOpen(): boolean {
@@ -696,7 +805,7 @@ export class SwarmRun extends EventEmitter<{
         }
       }
     }
-    this.stepStart = this.now();
+    this.stepStart = this.queuedAt = this.now();
   }
 
   /** closes the step when its batches are all in (or, `early`, at the step deadline with what arrived) */

@@ -40,6 +40,17 @@ function take(run: SwarmRun, worker: string): Lease {
   return r.lease;
 }
 
+/** a lease for the worker, asking again after each wait it is told (up to 2 s) */
+async function takeWhenDue(run: SwarmRun, worker: string): Promise<Lease> {
+  const end = performance.now() + 2000;
+  for (;;) {
+    const r = run.lease(worker);
+    if (r.ok && 'lease' in r) return r.lease;
+    if (!r.ok || performance.now() > end) throw new Error(`no lease: ${JSON.stringify(r)}`);
+    await sleep(r.wait);
+  }
+}
+
 function answer(run: SwarmRun, l: Lease, n: number): Submission {
   if (l.kind === 'eval') return { runId: l.runId, leaseId: l.leaseId, version: l.version, losses: l.batches.map((b) => 3 + b / 10) };
   const grads = new Float32Array(n);
@@ -232,7 +243,7 @@ describe(`swarm run engine (seed ${seed})`, () => {
 
 describe('backup leases', () => {
   it("a straggler's batches go to a waiting worker as a backup; the first answer counts, the other is a duplicate", async () => {
-    // a backup after a quarter of the 2 s lease timeout (the answers here are instant, so 5× the usual time is less)
+    // a backup once the lease is out 3× the usual turnaround (the answers here are instant: after 50 ms)
     const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 2 } }));
     const n = run.layout.size;
     join(run, 'slow');
@@ -249,6 +260,63 @@ describe('backup leases', () => {
     expect(run.version).toBe(1);
     expect((run.submit('slow', answer(run, s0, n)) as Refusal).code).toBe('duplicate');
     expect([...run.applied.entries()].sort((a, b) => a[0] - b[0])).toEqual([[0, 0], [1, 0]]);
+    run.dispose();
+  });
+
+  it('a hoarded lease costs its step about 3× the usual turnaround, not the lease timeout; a hoarder beaten twice in a row is struck, a straggler that answers late is not', async () => {
+    // a 60 s lease timeout: before, a backup waited a quarter of it (15 s) and each hoarded step took that long
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 12, lease_timeout_s: 60, ban_after: 5 } }));
+    const n = run.layout.size;
+    for (const w of ['hoarder', 'a', 'b']) join(run, w);
+    const t0 = performance.now();
+    for (let step = 0; step < 2; step++) {
+      const h = take(run, 'hoarder'); // asks first at every opening, never answers
+      const mine = ['a', 'b'].map((w) => [w, take(run, w)] as const);
+      for (const [w, l] of mine) expect(run.submit(w, answer(run, l, n)).ok).toBe(true);
+      // a waiting worker is told to come back when the hoarded lease is late, and then gets a copy of it
+      expect(run.lease('a')).toMatchObject({ ok: true, wait: expect.any(Number) });
+      const backup = await takeWhenDue(run, 'a');
+      expect(backup.batches).toEqual(h.batches);
+      expect(run.submit('a', answer(run, backup, n)).ok).toBe(true);
+      expect(run.version).toBe(step + 1);
+    }
+    // step 3: a slow honest volunteer joins; the hoarder, beaten once, now asks after the workers with a record
+    join(run, 'slow');
+    const slow = take(run, 'slow');
+    const la = take(run, 'a');
+    expect(run.lease('hoarder')).toMatchObject({ ok: true, why: expect.stringMatching(/with a record/) });
+    const h = await takeWhenDue(run, 'hoarder'); // b stays idle: after its window the hoarder may take the batch
+    expect(run.submit('a', answer(run, la, n)).ok).toBe(true);
+    const copies = [await takeWhenDue(run, 'a'), await takeWhenDue(run, 'b')];
+    expect(copies.map((c) => c.batches[0]).sort()).toEqual([h.batches[0], slow.batches[0]].sort());
+    for (const [w, c] of [['a', copies[0]], ['b', copies[1]]] as const) expect(run.submit(w, answer(run, c, n)).ok).toBe(true);
+    expect(run.version).toBe(3);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    // beaten at steps 2 and 3 with no answer between: a strike; the straggler answers its beaten lease late, which
+    // shows it was working: no strike
+    expect(run.workers.get('hoarder')!.beaten).toBe(3);
+    expect(run.workers.get('hoarder')!.strikes).toBe(1);
+    expect((run.submit('slow', answer(run, slow, n)) as Refusal).code).toBe('duplicate');
+    expect(run.workers.get('slow')!.strikes).toBe(0);
+    expect(run.workers.get('slow')!.beaten).toBe(1);
+    run.dispose();
+  });
+
+  it('queued batches go to workers with a record first: a stranger waits while enough of them are idle', () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 60 } }));
+    const n = run.layout.size;
+    for (const w of ['g1', 'g2']) join(run, w);
+    const first = ['g1', 'g2'].map((w) => [w, take(run, w)] as const);
+    for (const [w, l] of first) expect(run.submit(w, answer(run, l, n)).ok).toBe(true);
+    expect(run.version).toBe(1);
+    join(run, 'stranger');
+    const r = run.lease('stranger');
+    expect(r).toMatchObject({ ok: true, wait: expect.any(Number), why: expect.stringMatching(/with a record/) });
+    const l1 = take(run, 'g1');
+    // one batch left and one idle worker with a record: the stranger still waits; once g2 is busy it is not deferred
+    expect(run.lease('stranger')).toMatchObject({ ok: true, wait: expect.any(Number) });
+    const l2 = take(run, 'g2');
+    expect(l2.batches).not.toEqual(l1.batches);
     run.dispose();
   });
 });
