@@ -55,8 +55,10 @@ export interface ScenarioResult {
   /** attacker identities (one per session) and how many of them the run banned */
   identities: number;
   banned: number;
-  /** the attackers' train answers the run accepted */
+  /** the attackers' train answers the run acknowledged (a spot-checked answer is acknowledged, then judged) */
   accepted: number;
+  /** the attackers' train answers the run applied (SwarmRun's credit: alone, or agreeing in a spot check) */
+  applied: number;
   strikes: number;
   checksFailed: number;
   tallies: Record<string, number>;
@@ -130,6 +132,7 @@ export async function runScenario(o: MatrixOptions, name: string, attack: Attack
     identities: 0,
     banned: 0,
     accepted: 0,
+    applied: 0,
     strikes: 0,
     checksFailed: 0,
     tallies: {},
@@ -148,10 +151,11 @@ export async function runScenario(o: MatrixOptions, name: string, attack: Attack
     tallyInto(r.tallies, w.tallies);
     r.accepted += w.accepted;
     for (const n of w.notes) if (!r.notes.includes(n)) r.notes.push(n);
-    for (const id of w.workerIds) {
+    for (const id of new Set(w.workerIds)) {
       const s = run.workers.get(id);
       r.identities++;
       if (!s) continue;
+      r.applied += s.leases;
       r.strikes += s.strikes;
       r.checksFailed += s.checksFailed;
       if (s.banned) r.banned++;

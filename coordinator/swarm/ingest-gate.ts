@@ -56,6 +56,8 @@ export class IngestGate {
   overdueAdmits = 0;
   private readonly admitted = new Set<Entry>();
   private readonly queue: Entry[] = [];
+  /** each followed connection's entry */
+  private readonly entries = new WeakMap<EngineConn, Entry>();
   private readonly smallBytes: number;
   private readonly maxWaitMs: number;
   private readonly timer: ReturnType<typeof setInterval>;
@@ -80,8 +82,14 @@ export class IngestGate {
   watch(conn: EngineConn): void {
     const ws = (t: EngineTransport) => (t.name === 'websocket' && (t.socket as Ws | undefined)?._socket ? (t.socket as Ws) : undefined);
     const now = ws(conn.transport);
-    if (now) this.follow(now);
-    else conn.on('upgrade', (t) => void (ws(t) && this.follow(ws(t)!)));
+    if (now) this.follow(now, conn);
+    else conn.on('upgrade', (t) => void (ws(t) && this.follow(ws(t)!, conn)));
+  }
+
+  /** whether a large frame is arriving on this connection or waiting at the gate (an answer on its way) */
+  uploading(conn: EngineConn): boolean {
+    const e = this.entries.get(conn);
+    return e !== undefined && e.state !== 'idle';
   }
 
   close(): void {
@@ -90,8 +98,9 @@ export class IngestGate {
     this.admitted.clear();
   }
 
-  private follow(ws: Ws): void {
+  private follow(ws: Ws, conn: EngineConn): void {
     const e: Entry = { ws, pending: 0, state: 'idle', queuedAt: 0 };
+    this.entries.set(conn, e);
     ws._socket.on('data', (chunk) => {
       e.pending += chunk.byteLength;
       if (e.state !== 'idle' || e.pending <= this.smallBytes) return;

@@ -31,7 +31,7 @@ import { encodeCheckpoint } from '../../shared/models/checkpoint.ts';
 import { parseRunConfig } from '../../shared/train/run-config.ts';
 import { latestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
 import { bearer, loadOrCreateToken, tokenMatches, type AdminToken } from './auth.ts';
-import { IngestGate } from './ingest-gate.ts';
+import { IngestGate, type EngineConn } from './ingest-gate.ts';
 import { appendMetric, loadMetrics, loadRunRecords, runDir, saveRunRecord, type RunRecord } from './registry.ts';
 import { loadCorpus } from '../data/corpus.ts';
 import { SwarmRun, type WorkerInfo } from './run.ts';
@@ -133,6 +133,8 @@ export class Coordinator {
   private readonly log: Logger;
   private readonly startedAt = Date.now();
   private readonly records = new Map<string, RunRecord>();
+  /** worker id → its engine connection (the ingest gate knows whether an answer is arriving on it) */
+  private readonly conns = new Map<string, EngineConn>();
   /** each connection's rate-limit bucket */
   private readonly buckets = new WeakMap<object, { tokens: number; filled: number; floods: number }>();
   readonly admin: AdminToken;
@@ -252,6 +254,10 @@ export class Coordinator {
     }
     const run = new SwarmRun(id, opts.name ?? id, config, tokenizer, dataset, {
       resume,
+      answering: (workerId) => {
+        const conn = this.conns.get(workerId);
+        return conn !== undefined && this.ingest.uploading(conn);
+      },
       saveCheckpoint: (step, params, state) =>
         writeCheckpoint(dir, { config: config.model, params, tokenizer, step, optimizer: run.optimizerSettings() }, state, { keep: config.train.keep_checkpoints }),
     });
@@ -417,6 +423,7 @@ export class Coordinator {
         if (m.protocol !== PROTOCOL_VERSION) return ack(refused(refuse('protocol', `this coordinator speaks protocol ${PROTOCOL_VERSION}, the worker ${m.protocol}: reload the page or update gradswarm`)));
         st.hello = m;
         st.info = { workerId: st.info?.workerId ?? `w-${randomBytes(4).toString('hex')}`, kind: m.kind, name: m.name, adapter: m.adapter };
+        this.conns.set(st.info.workerId, socket.conn as unknown as EngineConn);
         this.log.info(`worker ${st.info.workerId} connected: ${m.kind}${m.name ? ` '${m.name}'` : ''} on ${m.adapter ?? 'an unknown adapter'}${m.fallback ? ' (software)' : ''}`);
         ack({ ok: true, workerId: st.info.workerId, coordinator: GRADSWARM_VERSION });
       }),
@@ -446,7 +453,7 @@ export class Coordinator {
       guard('lease', (m, ack) => {
         const run = this.runFor(st, m.runId);
         if (!('id' in run)) return ack(refused(run));
-        ack(run.lease(st.info!.workerId));
+        ack(run.lease(st.info!.workerId, m.version));
       }),
     );
 
@@ -473,6 +480,7 @@ export class Coordinator {
       // a recovered connection gets the same socket id back; leases are released now either way
       if (st.info && st.runId) this.runs.get(st.runId)?.leave(st.info.workerId);
       if (st.info) this.log.info(`worker ${st.info.workerId} disconnected`);
+      if (st.info && this.conns.get(st.info.workerId) === socket.conn) this.conns.delete(st.info.workerId);
       this.workers.delete(socket.id);
     });
   }

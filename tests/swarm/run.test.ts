@@ -302,6 +302,24 @@ describe('backup leases', () => {
     run.dispose();
   });
 
+  it('a worker beaten while it fetched the next weights (it skips that lease and asks holding them) is not struck', async () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 60, ban_after: 1 } }));
+    const n = run.layout.size;
+    for (const w of ['fetcher', 'a']) join(run, w);
+    take(run, 'fetcher'); // then its weights download is slow, every time
+    for (let step = 0; step < 3; step++) {
+      expect(run.submit('a', answer(run, take(run, 'a'), n)).ok).toBe(true);
+      const copy = await takeWhenDue(run, 'a');
+      expect(run.submit('a', answer(run, copy, n)).ok).toBe(true);
+      expect(run.version).toBe(step + 1);
+      // it now holds the new weights, sees its lease is for the old ones, skips it and asks again
+      expect(run.lease('fetcher', run.version)).toMatchObject({ ok: true, lease: expect.any(Object) });
+    }
+    expect(run.workers.get('fetcher')!.beaten).toBe(3);
+    expect(run.workers.get('fetcher')!.strikes).toBe(0);
+    run.dispose();
+  });
+
   it('queued batches go to workers with a record first: a stranger waits while enough of them are idle', () => {
     const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 60 } }));
     const n = run.layout.size;
