@@ -31,8 +31,9 @@ import { encodeCheckpoint } from '../../shared/models/checkpoint.ts';
 import { parseRunConfig } from '../../shared/train/run-config.ts';
 import { latestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
 import { bearer, loadOrCreateToken, tokenMatches, type AdminToken } from './auth.ts';
+import { Identities } from './identity.ts';
 import { IngestGate, type EngineConn } from './ingest-gate.ts';
-import { appendMetric, loadMetrics, loadRunRecords, runDir, saveRunRecord, type RunRecord } from './registry.ts';
+import { appendMetric, loadMetrics, loadRunRecords, loadRunState, runDir, saveRunRecord, saveRunState, type RunRecord } from './registry.ts';
 import { loadCorpus } from '../data/corpus.ts';
 import { SwarmRun, type WorkerInfo } from './run.ts';
 
@@ -72,6 +73,8 @@ interface TokenBlob {
 
 interface WorkerState {
   info?: WorkerInfo;
+  /** the identity token of info.workerId, given back in every welcome */
+  token?: string;
   hello?: Hello;
   runId?: string;
   /** refusal codes already logged for this worker (log once, not per message) */
@@ -122,6 +125,20 @@ class HttpError extends Error {
 
 const quietLog: Logger = { info: () => {}, warn: () => {} };
 
+/**
+ * the network a connection comes from, as runs remember it for probation (./run.ts): an IPv4 address, or an IPv6
+ * address's /64 (one household or host usually holds a whole /64)
+ */
+export function networkOf(address: string): string {
+  const a = address.replace(/^::ffff:/i, '');
+  if (!a.includes(':')) return a;
+  const [head, tail = ''] = a.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = a.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '').toLowerCase()).join(':')}::/64`;
+}
+
 export class Coordinator {
   readonly runs = new Map<string, SwarmRun>();
   readonly ingest: IngestGate;
@@ -138,11 +155,16 @@ export class Coordinator {
   /** each connection's rate-limit bucket */
   private readonly buckets = new WeakMap<object, { tokens: number; filled: number; floods: number }>();
   readonly admin: AdminToken;
+  /** signs and checks volunteers' identity tokens (./identity.ts) */
+  readonly identities: Identities;
+  /** identity → the socket using it now: one live connection per identity */
+  private readonly liveIds = new Map<string, string>();
   url = '';
 
   constructor(private readonly o: CoordinatorOptions) {
     this.log = o.log ?? quietLog;
     this.admin = o.token !== undefined ? { token: o.token, source: 'env' } : loadOrCreateToken(o.dataDir);
+    this.identities = Identities.load(o.dataDir);
     this.http = createServer((req, res) => {
       this.route(req, res).catch((e: Error) => {
         const status = e instanceof HttpError ? e.status : 500;
@@ -220,6 +242,7 @@ export class Coordinator {
     for (const r of this.runs.values()) {
       r.dispose();
       await r.flushCheckpoints();
+      this.saveState(r);
     }
     this.ingest.close();
     this.io.disconnectSockets(true);
@@ -261,6 +284,9 @@ export class Coordinator {
       saveCheckpoint: (step, params, state) =>
         writeCheckpoint(dir, { config: config.model, params, tokenizer, step, optimizer: run.optimizerSettings() }, state, { keep: config.train.keep_checkpoints }),
     });
+    // the volunteers' records and the norm screen, as they were (a restart, or a run id used before in this data dir)
+    const saved = loadRunState(this.o.dataDir, id, (m) => this.log.warn(m));
+    if (saved) run.restoreState(saved);
     this.runs.set(id, run);
     this.runBlob.set(id, blob);
     const record: RunRecord = opts.record ?? { id, name: run.name, createdAt: new Date().toISOString(), status: run.status, config };
@@ -312,10 +338,26 @@ export class Coordinator {
       }
     });
     run.on('eval', (e) => this.log.info(`run ${id}: step ${e.step} val loss ${e.valLoss.toFixed(4)}`));
-    run.on('checkpoint', (where, step) => this.log.info(`run ${id}: checkpoint step ${step}: ${where}`));
+    run.on('checkpoint', (where, step) => {
+      this.log.info(`run ${id}: checkpoint step ${step}: ${where}`);
+      this.saveState(run);
+    });
+    run.on('ban', (workerId, why) => {
+      this.log.info(`run ${id}: worker ${workerId} banned: ${why}`);
+      this.saveState(run);
+    });
     run.on('error', (e) => this.log.warn(`run ${id}: ${e.message}`));
     this.log.info(`run ${id}: ${config.model.model} with ${run.layout.size} parameters, target batch ${config.swarm.target_batch_size}, ${run.maxSteps} steps (at step ${run.version})`);
     return run;
+  }
+
+  /** write the run's state.json (./registry.ts); a failure is logged, not fatal */
+  private saveState(run: SwarmRun): void {
+    try {
+      saveRunState(this.o.dataDir, run.id, run.exportState());
+    } catch (e) {
+      this.log.warn(`run ${run.id}: cannot save its state (${(e as Error).message})`);
+    }
   }
 
   private tokenBlob(sha: string, tokenizer: CharTokenizer, text: string): TokenBlob {
@@ -422,10 +464,22 @@ export class Coordinator {
       guard('hello', (m, ack) => {
         if (m.protocol !== PROTOCOL_VERSION) return ack(refused(refuse('protocol', `this coordinator speaks protocol ${PROTOCOL_VERSION}, the worker ${m.protocol}: reload the page or update gradswarm`)));
         st.hello = m;
-        st.info = { workerId: st.info?.workerId ?? `w-${randomBytes(4).toString('hex')}`, kind: m.kind, name: m.name, adapter: m.adapter };
-        this.conns.set(st.info.workerId, socket.conn as unknown as EngineConn);
-        this.log.info(`worker ${st.info.workerId} connected: ${m.kind}${m.name ? ` '${m.name}'` : ''} on ${m.adapter ?? 'an unknown adapter'}${m.fallback ? ' (software)' : ''}`);
-        ack({ ok: true, workerId: st.info.workerId, coordinator: GRADSWARM_VERSION });
+        let workerId = st.info?.workerId;
+        let returning = false;
+        if (!workerId || !st.token) {
+          // the identity it presents, if the token is ours and no other live connection uses it (a second tab, a
+          // copied token: one connection per identity); else a new one. A socket keeps its identity for its life.
+          const claimed = this.identities.verify(m.identity);
+          returning = claimed !== undefined && !this.liveIds.has(claimed);
+          const id = returning ? { id: claimed!, token: m.identity! } : this.identities.issue();
+          this.liveIds.set(id.id, socket.id);
+          st.token = id.token;
+          workerId = id.id;
+        }
+        st.info = { workerId, kind: m.kind, name: m.name, adapter: m.adapter, address: networkOf(socket.handshake.address) };
+        this.conns.set(workerId, socket.conn as unknown as EngineConn);
+        this.log.info(`worker ${workerId} connected${returning ? ' (returning)' : ''}: ${m.kind}${m.name ? ` '${m.name}'` : ''} on ${m.adapter ?? 'an unknown adapter'}${m.fallback ? ' (software)' : ''}`);
+        ack({ ok: true, workerId, coordinator: GRADSWARM_VERSION, identity: st.token });
       }),
     );
 
@@ -480,6 +534,7 @@ export class Coordinator {
       // a recovered connection gets the same socket id back; leases are released now either way
       if (st.info && st.runId) this.runs.get(st.runId)?.leave(st.info.workerId);
       if (st.info) this.log.info(`worker ${st.info.workerId} disconnected`);
+      if (st.info && this.liveIds.get(st.info.workerId) === socket.id) this.liveIds.delete(st.info.workerId);
       if (st.info && this.conns.get(st.info.workerId) === socket.conn) this.conns.delete(st.info.workerId);
       this.workers.delete(socket.id);
     });

@@ -99,6 +99,7 @@ describe(`attacks, 2 of 10 workers (seed ${seed})`, () => {
     expect(spoof.codes['not-your-lease']).toBeGreaterThan(0);
     expect(spoof.codes['bad-message']).toBeGreaterThan(0);
     expect(spoof.tallies['SPOOFED SUBMISSION ACCEPTED']).toBeUndefined();
+    expect(spoof.tallies['IDENTITY TAKEN OVER']).toBeUndefined();
     const shapes = result('wrong-shapes');
     expect(shapes.codes['bad-shape']).toBeGreaterThan(0);
     expect(shapes.accepted).toBe(0);
