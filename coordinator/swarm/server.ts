@@ -417,8 +417,13 @@ export class Coordinator {
     const b = bucket;
     // every inbound event: within the rate, known name, schema-valid payload, an ack function where the protocol has one
     socket.use((packet, next) => {
-      const [event, payload, ack] = packet as [string, unknown, unknown];
-      const reply = (r: Refusal) => (typeof ack === 'function' ? (ack as (r: Refusal) => void)(r) : socket.emit('refused', r));
+      // [event, ...args, ack?]: socket.io puts the ack last, whatever the number of arguments before it
+      const event = packet[0] as unknown;
+      const last = packet.at(-1) as unknown;
+      const ack = packet.length > 1 && typeof last === 'function' ? last : undefined;
+      const args = packet.slice(1, ack ? -1 : undefined);
+      const payload = args[0];
+      const reply = (r: Refusal) => (ack ? (ack as (r: Refusal) => void)(r) : socket.emit('refused', r));
       const t = performance.now();
       b.tokens = Math.min(limit.burst, b.tokens + ((t - b.filled) / 1000) * limit.perSecond);
       b.filled = t;
@@ -434,7 +439,8 @@ export class Coordinator {
       b.floods = 0;
       const schema = typeof event === 'string' && Object.hasOwn(INBOUND, event) ? (INBOUND as Record<string, (typeof INBOUND)[keyof typeof INBOUND]>)[event] : undefined;
       if (!schema) return reply(refused(refuse('bad-message', `unknown event '${String(event).slice(0, 50)}'`)));
-      if (typeof ack !== 'function') return reply(refused(refuse('bad-message', `'${event}' needs an acknowledgement callback`)));
+      if (!ack) return reply(refused(refuse('bad-message', `'${event}' needs an acknowledgement callback`)));
+      if (args.length !== 1) return reply(refused(refuse('bad-message', `'${event}' takes one payload and an acknowledgement, got ${args.length} argument(s) before it`)));
       const r = schema.safeParse(payload);
       if (!r.success) {
         const why = `${event}: ${schemaProblems(r.error)}`;
