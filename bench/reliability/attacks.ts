@@ -147,7 +147,7 @@ export const ATTACKS: Attack[] = [
   },
   {
     name: 'outlier-twice',
-    tried: "every train gradient × −1000, sent together with its next lease request: before 31278a3 that returned its own refused batch, and its second 1000× answer counted as the 'second opinion'; now only the other attacker can be that",
+    tried: "every train gradient × −1000, sent together with its next lease request: before 31278a3 that returned its own refused batch, and its second 1000× answer counted as the 'second opinion'; after it the other attacker could be that opinion, taken clipped",
     onLease: async (w, lease) => {
       let l: Lease | undefined = lease;
       while (l && w.active) {
@@ -156,7 +156,7 @@ export const ATTACKS: Attack[] = [
         if (l.kind !== 'train') return void (await w.submit(sub));
         sub.grads = sign(sub.grads!, -1000) as F32;
         const [r, next] = await Promise.all([w.submit(sub), w.call<LeaseReply>('lease', { runId: w.o.runId, version: Math.max(0, w.version) })]);
-        if (r.ok) w.tally('1000× gradients taken (clipped to the screen cap)');
+        if (r.ok) w.tally('1000× answers acknowledged');
         l = next.ok && 'lease' in next ? next.lease : undefined;
         if (l) w.leases++;
       }

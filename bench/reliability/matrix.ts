@@ -1,7 +1,7 @@
 // The attack matrix: for each attack, one run on a live coordinator trained for K steps by `workers` simulated
 // volunteers of which `attackers` attack (the rest compute honest gradients with the reference model), against a
 // clean run of the same seed, config and K with every worker honest. A banned attacker comes back at once as a new
-// identity (a new socket gets a new worker id) and keeps attacking. Measured per attack: the refusal codes the
+// identity (it drops its identity token; honest workers keep theirs across reconnects) and keeps attacking. Measured per attack: the refusal codes the
 // attackers got, the identities banned, their answers accepted, strikes and failed spot checks, the validation
 // loss of the final weights against the clean run's, the health route polled throughout, a fresh honest client
 // joining mid-run, and the exact-accounting record.
@@ -65,7 +65,9 @@ export interface ScenarioResult {
   honestCodes: Record<string, number>;
   /** strikes the run gave honest workers (must stay 0: an honest straggler or spike is never struck) */
   honestStrikes: number;
-  spotChecks: { passed: number; failed: number; skipped: number };
+  spotChecks: { passed: number; failed: number; skipped: number; confirmed: number };
+  /** outliers the run took clipped to the screen's cap (a batch three workers found huge: an honest spike) */
+  outliersClipped: number;
   /** undefined when every batch was applied exactly once, in its step */
   accounting?: string;
   health: Health;
@@ -139,6 +141,7 @@ export async function runScenario(o: MatrixOptions, name: string, attack: Attack
     honestCodes: {},
     honestStrikes: 0,
     spotChecks: { ...run.spotChecks },
+    outliersClipped: run.outliersClipped,
     accounting: accountingProblem(run),
     health,
     freshJoin,

@@ -449,9 +449,11 @@ export class SwarmRun extends EventEmitter<{
       return refused(bad);
     }
     if (l.kind === 'train' && Number.isFinite(norm)) {
-      // a normal gradient for a batch that came back as outliers before: those senders lied
+      // a normal gradient for a batch that came back as outliers before: those senders lied, if the word is of a
+      // worker with a good record (a stranger's normal answer could be a lie about an honest spike)
+      const trusted = this.standing(workerId) === 0;
       for (const b of l.batches) {
-        for (const o of this.outliers.get(b)?.senders ?? []) if (o !== workerId) this.strike(o, `its gradient for batch ${b} was an outlier; another worker's for the same batch was not`);
+        for (const o of this.outliers.get(b)?.senders ?? []) if (o !== workerId && trusted) this.strike(o, `its gradient for batch ${b} was an outlier; another worker's for the same batch was not`);
         this.outliers.delete(b);
       }
     }

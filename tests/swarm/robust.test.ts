@@ -300,6 +300,22 @@ describe(`colluders, warm-up and probation (seed ${seed})`, () => {
     run.dispose();
   });
 
+  it("a stranger's normal answer for an outlier's batch is applied but strikes nobody (it could be a lie about an honest spike)", async () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 40, norm_screen: 10, ban_after: 5 } }));
+    const n = run.layout.size;
+    for (const w of ['h', 'x']) join(run, w);
+    for (const w of ['h', 'h', 'x', 'h']) expect(ok(run, w, (b) => honest(b, n)).r.ok).toBe(true);
+    const bad = ok(run, 'x', (b) => Float32Array.from(honest(b, n), (v) => v * 1000));
+    expect((bad.r as Refusal).code).toBe('outlier');
+    join(run, 'stranger');
+    await sleep(120); // past the moment in which the batch waits for a worker with a record (h is idle, but asks no more)
+    const redo = ok(run, 'stranger', (b) => honest(b, n));
+    expect(redo.l.batches).toEqual(bad.l.batches);
+    expect(redo.r.ok).toBe(true);
+    expect(run.workers.get('x')!.strikes).toBe(0);
+    run.dispose();
+  });
+
   it('an honest spike seen by three workers: the third is taken clipped, nobody is struck', () => {
     const run = makeRun(tinyRun({ swarm: { target_batch_size: 40, norm_screen: 10, ban_after: 1 } }));
     const n = run.layout.size;
