@@ -158,6 +158,8 @@ const BACKUP_MIN_MS = 50;
 const STRIKE_STREAK = 2;
 /** ms since a worker's last message for it to count as active (an idle worker is told to wait at most ~2 s) */
 const ACTIVE_MS = 3000;
+/** usual turnarounds a worker of lesser standing waits for a lease before it is served like anyone (./deferFor) */
+const STARVE_TURNAROUNDS = 10;
 
 export class SwarmRun extends EventEmitter<{
   weights: [version: number, params: Float32Array];
@@ -217,9 +219,13 @@ export class SwarmRun extends EventEmitter<{
   private readonly beatenLeases = new Map<string, { workerId: string; issuedAt: number }>();
   /** when batches last went into a queue (the step's opening, a requeue): the window for ranking who takes them */
   private queuedAt = 0;
+  /** worker → when it was first told to wait for workers of better standing since its last lease */
+  private readonly waitingSince = new Map<string, number>();
   private checks = new Map<number, SpotCheck>();
   /** spot-check outcomes: passed, failed (a tie broken by a third result), skipped (no second worker around) */
   readonly spotChecks = { passed: 0, failed: 0, skipped: 0, confirmed: 0 };
+  /** networks with a worker struck for leases beaten unanswered before it answered anything (newcomers: no slack) */
+  private readonly hoardingNetworks = new Set<string>();
   /** networks that produced a banned identity (their new identities get the longer probation) */
   private readonly bannedNetworks = new Map<string, number>();
   /** draws which passed spot checks are confirmed (seeded: a run replays) */
@@ -305,6 +311,7 @@ export class SwarmRun extends EventEmitter<{
     if (s && !s.samples && !s.evalLeases && !s.strikes && !s.checksPassed && !s.banned && !this.beatenStreak.has(workerId)) {
       this.workers.delete(workerId);
       this.paces.delete(workerId);
+      this.waitingSince.delete(workerId);
     }
   }
 
@@ -400,6 +407,7 @@ export class SwarmRun extends EventEmitter<{
       if (backup.kind === 'train') this.checks.get(backup.batches[0])?.holders.add(workerId);
     }
     this.leases.set(leaseId, lease);
+    this.waitingSince.delete(workerId);
     const { workerId: _w, issuedAt: _i, step: _s, group: _g, ...wire } = lease;
     return { ok: true, lease: wire };
   }
@@ -569,14 +577,20 @@ export class SwarmRun extends EventEmitter<{
 
   /**
    * ms a lease may be out before a waiting worker gets a copy: 3× its holder's usual turnaround (the median of its
-   * recent leases, issue to answer), or 3× the run's for a holder that has answered none yet (a hoarder never has).
+   * recent leases, issue to answer), or 3× the run's for a holder that has answered none (a hoarder never does).
    * Volunteers differ in speed many times over; measured against its own pace a slow volunteer is backed up only
    * when it is late for itself (a lease timeout of a minute no longer decides how long a hoarded batch waits).
+   * A newcomer's first lease also carries one-time setup (its GPU compiles the pipelines), so it gets the slack all
+   * leases had before (a quarter of the lease timeout), unless its network already sent a worker struck for leases
+   * beaten unanswered before it answered anything: a hoarder coming back as new identities gets no slack.
    */
   private backupAfter(l: LeaseRecord): number {
     const own = this.paces.get(l.workerId);
-    const usual = own?.length ? median(own) : this.typicalMs || 1000;
-    return Math.max(BACKUP_MIN_MS, BACKUP_FACTOR * usual);
+    const usual = Math.max(BACKUP_MIN_MS, BACKUP_FACTOR * (own?.length ? median(own) : this.durations.length ? this.typicalMs : 1000));
+    if (own?.length) return usual;
+    const w = this.workers.get(l.workerId);
+    const newcomer = w !== undefined && !w.beaten && !(w.address !== undefined && this.hoardingNetworks.has(w.address));
+    return newcomer ? Math.max(usual, (this.config.swarm.lease_timeout_s * 1000) / 4) : usual;
   }
 
   /** a lease answered after ms: the holder's pace, and (answers that counted) the run's typical turnaround */
@@ -605,7 +619,10 @@ export class SwarmRun extends EventEmitter<{
     if (this.beatenLeases.size > REMEMBER_LEASES) this.beatenLeases.delete(this.beatenLeases.keys().next().value!);
     const streak = (this.beatenStreak.get(o.workerId)?.n ?? 0) + 1;
     this.beatenStreak.set(o.workerId, { n: streak, version: o.version });
-    if (streak % STRIKE_STREAK === 0) this.strike(o.workerId, `${streak} of its leases in a row were answered first by another worker's copy (each out over ${BACKUP_FACTOR}× the usual time), none of them by it`);
+    if (streak % STRIKE_STREAK !== 0) return;
+    this.strike(o.workerId, `${streak} of its leases in a row were answered first by another worker's copy (each out over ${BACKUP_FACTOR}× the usual time), none of them by it`);
+    // a hoarder: its network's newcomers get no first-lease slack from now on
+    if (!this.paces.get(o.workerId)?.length && w.address !== undefined) this.hoardingNetworks.add(w.address);
   }
 
   /** an answer to a lease another copy already answered: if it was this worker's beaten lease, it was working (a straggler) */
@@ -633,15 +650,20 @@ export class SwarmRun extends EventEmitter<{
    * ms this worker should wait before taking queued batches (0: take them now). For a moment after batches are
    * queued (the step's opening, a requeue) they go to workers with a good record first, strangers after them and
    * suspects last, so a hoarder's lease is seldom a fresh batch that the step then waits on. A worker waits only
-   * while enough idle, active workers of better standing are around to take every queued batch, and never past
-   * its standing's window (2× the usual turnaround per rank).
+   * while enough idle, active workers of better standing are around to take every queued batch, never past its
+   * standing's window (2× the usual turnaround per rank), and not once it has waited STARVE_TURNAROUNDS usual
+   * turnarounds (at least a second) for a lease: where the workers with a record can take every batch, a newcomer
+   * would otherwise never earn one, and a struck worker never earn its ban.
    */
   private deferFor(workerId: string): number {
     const rank = this.standing(workerId);
     if (rank === 0) return 0;
+    const t0 = this.now();
     const window = Math.max(BACKUP_MIN_MS, 2 * (this.typicalMs || BACKUP_MIN_MS));
-    const left = rank * window - (this.now() - this.queuedAt);
+    const left = rank * window - (t0 - this.queuedAt);
     if (left <= 0) return 0;
+    if (!this.waitingSince.has(workerId)) this.waitingSince.set(workerId, t0);
+    if (t0 - this.waitingSince.get(workerId)! > Math.max(1000, STARVE_TURNAROUNDS * this.typicalMs)) return 0;
     const busy = new Set<string>();
     for (const l of this.leases.values()) busy.add(l.workerId);
     const queued = this.pending.length + this.evalPending.length;

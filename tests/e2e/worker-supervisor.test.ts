@@ -15,9 +15,10 @@ beforeAll(async () => {
 });
 afterAll(async () => coord?.close());
 
+/** the worker processes a supervisor runs (not the esbuild service the launcher may have left running after a rebuild) */
 const childrenOf = (pid: number): number[] => {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-P', String(pid), '-f', '--', '--no-supervise'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }
