@@ -193,7 +193,8 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    the unknown-events attack and the fuzz send these names. \`server.ts\` now also looks names up with \`Object.hasOwn\`.
 2. **Fixed: lease hoarding held a run up.** A worker holds one lease at a time; a lease out for 3× its holder's usual turnaround
    (the run's, for a holder that never answered) gets a backup copy as soon as a worker waits with nothing queued (MapReduce's
-   backup tasks), no longer after a quarter of lease_timeout_s; queued batches go to workers with a record first, strangers and
+   backup tasks), no longer after a quarter of lease_timeout_s (only a newcomer's first lease keeps that slack: it compiles its
+   pipelines; not where its network already sent a worker struck for hoarding); queued batches go to workers with a record first, strangers and
    suspects after a short window; a worker beaten by copies twice in a row without answering either gets a strike (a straggler's
    late answer, or a next lease request holding the newer weights, clears it). ${hoard ? `2 hoarders of 10: **${hoard.steps} of ${s.steps} steps in ${hoard.seconds.toFixed(1)} s** (the clean run: ${m.clean.seconds.toFixed(1)} s), their identities banned ${hoard.banned} / ${hoard.identities}` : 'see the table'};
    before: 4 of 30 in 60 s (and 1 of 30 before the one-lease cap). Honest slow volunteers are not struck: ${slow ? `slow-volunteers above, late answers refused ${codeList(slow.codes)}, no strike` : 'see slow-volunteers'}.
@@ -236,7 +237,8 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    without a reply. A banned attacker that drops its token is a stranger again: on probation its answers never count unchecked, but
    each of its leases costs the run a second copy. A hoarder that claims the newest weights in its lease requests is not struck (an
    honest worker whose lease was beaten while it fetched them says the same): it still costs each hoarded step a backup after 3× the
-   usual turnaround. The defences cost compute: in the clean run ${m.clean.spotChecks.passed + m.clean.spotChecks.failed} batches of ${s.steps * s.accum} were spot-checked (half sampled, the
+   usual turnaround; and a hoarder with a new identity from a network not seen hoarding before costs its first step a newcomer's
+   slack (a quarter of lease_timeout_s). The defences cost compute: in the clean run ${m.clean.spotChecks.passed + m.clean.spotChecks.failed} batches of ${s.steps * s.accum} were spot-checked (half sampled, the
    rest probation), ${m.clean.spotChecks.confirmed} of them confirmed by a third copy, and it took ${m.clean.seconds.toFixed(1)} s (1.9 s in the report before
    probation and confirmations); honest workers' late answers refused as duplicates (a backup answered first) in the clean run
    and the attacks: ${honestDuplicates}.

@@ -14,6 +14,12 @@
 // still out then are skipped, and their answers count in the next step if within max_staleness versions.
 // Every eval_interval steps (and at 0 and the end) the fixed validation batches go out as eval leases on the
 // current weights; the next step closes only after they are in, so they see exactly those weights.
+//
+// Against faulty and hostile volunteers (docs/RELIABILITY.md): every gradient is checked for shape and finite values
+// and screened against the median of recent norms (./robust.ts); an outlier's batch waits for other opinions; a
+// share of batches, and every lease of an identity on probation, is spot-checked by other workers (./spot-check.ts);
+// a lease that is late for its holder gets a backup copy; strikes lead to a ban. A worker's record (strikes, checks,
+// probation, a ban) is kept under its identity (./identity.ts) and saved with the run (exportState).
 import { EventEmitter } from 'node:events';
 import type { CharTokenizer } from '../../shared/data/tokenizer.ts';
 import type { TokenDataset } from '../../shared/data/dataset.ts';
