@@ -2,7 +2,7 @@
 // volunteer page and the Node worker, both through client/worker/loop.ts). socket.io events with acks; frames are
 // msgpack (shared/codec.ts), so gradients travel as raw Float32Array bytes.
 //
-// A worker's life:   hello → welcome      (who am I, which GPU)
+// A worker's life:   hello → welcome      (who am I, which GPU; the identity token it keeps and presents again)
 //                    join → JoinReply     (the run it was given: config, vocabulary, token file, weights version)
 //                    lease → LeaseReply   (batch indices to compute on weights `version`, or wait)
 //                    submit → SubmitReply (loss and the gradient summed over the lease's batches, or eval losses)
@@ -57,6 +57,11 @@ export const helloSchema = z.strictObject({
   adapter: z.string().max(300).optional(),
   /** true on a software adapter (SwiftShader) */
   fallback: z.boolean().optional(),
+  /**
+   * the identity token an earlier welcome gave this volunteer (coordinator/swarm/identity.ts): its record in a run
+   * (strikes, checks passed, a ban) follows it; without one, or with one that does not verify, a new identity
+   */
+  identity: z.string().max(200).optional(),
 });
 export type Hello = z.infer<typeof helloSchema>;
 
@@ -94,6 +99,8 @@ export interface Welcome {
   ok: true;
   workerId: string;
   coordinator: string;
+  /** the identity token to keep and present at every later hello (the same one back, or a new identity) */
+  identity: string;
 }
 
 /** where a worker gets the run's tokens: GET url (relative to the coordinator), `dtype` little-endian */

@@ -147,7 +147,7 @@ export const ATTACKS: Attack[] = [
   },
   {
     name: 'outlier-twice',
-    tried: "every train gradient × −1000, sent together with its next lease request: before 31278a3 that returned its own refused batch, and its second 1000× answer counted as the 'second opinion'; now only the other attacker can be that",
+    tried: "every train gradient × −1000, sent together with its next lease request: before 31278a3 that returned its own refused batch, and its second 1000× answer counted as the 'second opinion'; after it the other attacker could be that opinion, taken clipped",
     onLease: async (w, lease) => {
       let l: Lease | undefined = lease;
       while (l && w.active) {
@@ -156,7 +156,7 @@ export const ATTACKS: Attack[] = [
         if (l.kind !== 'train') return void (await w.submit(sub));
         sub.grads = sign(sub.grads!, -1000) as F32;
         const [r, next] = await Promise.all([w.submit(sub), w.call<LeaseReply>('lease', { runId: w.o.runId, version: Math.max(0, w.version) })]);
-        if (r.ok) w.tally('1000× gradients taken (clipped to the screen cap)');
+        if (r.ok) w.tally('1000× answers acknowledged');
         l = next.ok && 'lease' in next ? next.lease : undefined;
         if (l) w.leases++;
       }
@@ -223,10 +223,21 @@ export const ATTACKS: Attack[] = [
   },
   {
     name: 'spoofed-ids',
-    tried: "submits −1000× gradients under other workers' lease ids (guessed: ids are sequential) and, from a second connection, under its own first identity's outstanding lease; claims a workerId in hello, join and submit",
+    tried: "submits −1000× gradients under other workers' lease ids (guessed: ids are sequential) and, from a second connection, under its own first identity's outstanding lease; claims a workerId in hello, join and submit; presents a forged identity token, and its own token on a second connection while the first is up",
     onSession: async (w) => {
       await w.call('hello', { protocol: PROTOCOL_VERSION, kind: 'sim', workerId: 'w-00000000' });
       await w.call('join', { runId: w.o.runId, workerId: 'w-00000000' });
+      // another identity taken over: a made-up signature for a made-up id, and its own token used twice at once
+      for (const identity of [`w-0000000000000000.${'A'.repeat(43)}`, w.identity!]) {
+        const s = openSocket(w.o.url, { reconnect: false });
+        try {
+          await connected(s);
+          const r = await (s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<{ workerId?: string }> } }).timeout(10_000).emitWithAck('hello', { protocol: PROTOCOL_VERSION, kind: 'sim', identity });
+          if (r.workerId === 'w-0000000000000000' || r.workerId === w.workerId) w.tally('IDENTITY TAKEN OVER');
+        } finally {
+          s.close();
+        }
+      }
     },
     onLease: async (w, lease) => {
       if (!(await w.sync(lease.version))) return;

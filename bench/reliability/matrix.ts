@@ -1,7 +1,7 @@
 // The attack matrix: for each attack, one run on a live coordinator trained for K steps by `workers` simulated
 // volunteers of which `attackers` attack (the rest compute honest gradients with the reference model), against a
 // clean run of the same seed, config and K with every worker honest. A banned attacker comes back at once as a new
-// identity (a new socket gets a new worker id) and keeps attacking. Measured per attack: the refusal codes the
+// identity (it drops its identity token; honest workers keep theirs across reconnects) and keeps attacking. Measured per attack: the refusal codes the
 // attackers got, the identities banned, their answers accepted, strikes and failed spot checks, the validation
 // loss of the final weights against the clean run's, the health route polled throughout, a fresh honest client
 // joining mid-run, and the exact-accounting record.
@@ -55,13 +55,19 @@ export interface ScenarioResult {
   /** attacker identities (one per session) and how many of them the run banned */
   identities: number;
   banned: number;
-  /** the attackers' train answers the run accepted */
+  /** the attackers' train answers the run acknowledged (a spot-checked answer is acknowledged, then judged) */
   accepted: number;
+  /** the attackers' train answers the run applied (SwarmRun's credit: alone, or agreeing in a spot check) */
+  applied: number;
   strikes: number;
   checksFailed: number;
   tallies: Record<string, number>;
   honestCodes: Record<string, number>;
-  spotChecks: { passed: number; failed: number; skipped: number };
+  /** strikes the run gave honest workers (must stay 0: an honest straggler or spike is never struck) */
+  honestStrikes: number;
+  spotChecks: { passed: number; failed: number; skipped: number; confirmed: number };
+  /** outliers the run took clipped to the screen's cap (a batch three workers found huge: an honest spike) */
+  outliersClipped: number;
   /** undefined when every batch was applied exactly once, in its step */
   accounting?: string;
   health: Health;
@@ -128,11 +134,14 @@ export async function runScenario(o: MatrixOptions, name: string, attack: Attack
     identities: 0,
     banned: 0,
     accepted: 0,
+    applied: 0,
     strikes: 0,
     checksFailed: 0,
     tallies: {},
     honestCodes: {},
+    honestStrikes: 0,
     spotChecks: { ...run.spotChecks },
+    outliersClipped: run.outliersClipped,
     accounting: accountingProblem(run),
     health,
     freshJoin,
@@ -145,16 +154,20 @@ export async function runScenario(o: MatrixOptions, name: string, attack: Attack
     tallyInto(r.tallies, w.tallies);
     r.accepted += w.accepted;
     for (const n of w.notes) if (!r.notes.includes(n)) r.notes.push(n);
-    for (const id of w.workerIds) {
+    for (const id of new Set(w.workerIds)) {
       const s = run.workers.get(id);
       r.identities++;
       if (!s) continue;
+      r.applied += s.leases;
       r.strikes += s.strikes;
       r.checksFailed += s.checksFailed;
       if (s.banned) r.banned++;
     }
   }
-  for (const w of honest) tallyInto(r.honestCodes, w.codes);
+  for (const w of honest) {
+    tallyInto(r.honestCodes, w.codes);
+    for (const id of new Set(w.workerIds)) r.honestStrikes += run.workers.get(id)?.strikes ?? 0;
+  }
   o.log?.(`${name}: ${r.steps} steps in ${seconds.toFixed(1)} s, val loss ${r.valLoss.toFixed(4)}, refused ${JSON.stringify(r.codes)}, banned ${r.banned}/${r.identities}`);
   return r;
 }

@@ -36,11 +36,12 @@ function refusedHow(r: ScenarioResult): string {
   return parts.join('; ') || 'nothing refused';
 }
 
+/** the attackers' answers the run applied, those it acknowledged in parentheses, and what else they tallied */
 function accepted(r: ScenarioResult): string {
   const extra = Object.entries(r.tallies)
     .filter(([k]) => k !== 'connections closed by the coordinator' && k !== 'pushes sent')
     .map(([k, n]) => `${k}: ${n}`);
-  return [String(r.accepted), ...extra].join('; ');
+  return [`${r.applied} (${r.accepted})`, ...extra].join('; ');
 }
 
 function coordinator(r: ScenarioResult): string {
@@ -53,12 +54,12 @@ function coordinator(r: ScenarioResult): string {
 }
 
 export function attackTable(m: MatrixResult): string {
-  const head = '| attack | what the attackers did | how the coordinator answered | banned / identities | their answers accepted | val loss (vs clean) | coordinator |\n| --- | --- | --- | --- | --- | --- | --- |';
+  const head = '| attack | what the attackers did | how the coordinator answered | banned / identities | their answers applied (acknowledged) | val loss (vs clean) | coordinator |\n| --- | --- | --- | --- | --- | --- | --- |';
   const rows = m.attacks.map(
     (r) => `| ${r.name} | ${esc(r.tried)} | ${esc(refusedHow(r))} | ${r.banned} / ${r.identities} | ${esc(accepted(r))} | ${r.valLoss.toFixed(4)} (${pct(r.relToClean)}) | ${esc(coordinator(r))} |`,
   );
   const c = m.control;
-  if (c) rows.push(`| **control**: ${c.attacked.name} | ${esc(c.attacked.tried)}, against no defences (plain mean, no screen, no spot checks) | ${esc(refusedHow(c.attacked))} | ${c.attacked.banned} / ${c.attacked.identities} | ${c.attacked.accepted} | ${c.attacked.valLoss.toFixed(4)} (${pct(c.attacked.relToClean)} vs its own clean run, ${c.clean.valLoss.toFixed(4)}) | ${esc(coordinator(c.attacked))} |`);
+  if (c) rows.push(`| **control**: ${c.attacked.name} | ${esc(c.attacked.tried)}, against no defences (plain mean, no screen, no spot checks) | ${esc(refusedHow(c.attacked))} | ${c.attacked.banned} / ${c.attacked.identities} | ${c.attacked.applied} (${c.attacked.accepted}) | ${c.attacked.valLoss.toFixed(4)} (${pct(c.attacked.relToClean)} vs its own clean run, ${c.clean.valLoss.toFixed(4)}) | ${esc(coordinator(c.attacked))} |`);
   return [head, ...rows].join('\n');
 }
 
@@ -100,12 +101,20 @@ export function fuzzSummary(f: FuzzResult): string {
 export function renderReport(x: ReliabilityReport): string {
   const s = x.setup;
   const m = x.matrix;
-  const sign = m.attacks.find((r) => r.name === 'sign-flip');
-  const constant = m.attacks.find((r) => r.name === 'constant-direction');
-  const twice = m.attacks.find((r) => r.name === 'outlier-twice');
+  const row = (name: string) => m.attacks.find((r) => r.name === name);
+  const sign = row('sign-flip');
+  const constant = row('constant-direction');
+  const twice = row('outlier-twice');
+  const labels = row('wrong-labels');
+  const push = row('sub-screen-push');
   const hoard = x.liveness.find((r) => r.name === 'lease-hoarding');
   const invalid = x.liveness.find((r) => r.name === 'invalid-answers');
+  const slow = x.faults.find((f) => f.name === 'slow-volunteers');
   const idents = m.attacks.filter((r) => r.banned).map((r) => `${r.name} ${r.identities}`);
+  const all = [m.clean, ...m.attacks];
+  const honestStrikes = all.reduce((a, r) => a + r.honestStrikes, 0);
+  const honestDuplicates = all.reduce((a, r) => a + (r.honestCodes.duplicate ?? 0), 0);
+  const gradientAttacks = m.attacks.filter((r) => ['sign-flip', 'constant-direction', 'outlier-twice', 'sub-screen-push', 'nan-inf', 'wrong-labels'].includes(r.name));
   const rl = x.rateLimit;
   const limited = (c: Record<string, number>) => c['rate-limited'] ?? 0;
   return `# Reliability: attacks, faults and fuzz
@@ -118,13 +127,19 @@ seed ${x.seed} (\`--seed ${x.seed}\` replays the fuzz frames and the runs' data 
 
 A real coordinator, and ${s.workers} simulated volunteers (socket.io-client, msgpack frames, the worker protocol of
 \`client/worker/loop.ts\`) that compute real gradients on the CPU with the float64 reference model
-(\`shared/models/reference\`) on the run's own batches. In each run **${s.attackers} of the ${s.workers} attack (${Math.round((100 * s.attackers) / s.workers)}%)**; an attacker that
-is banned comes back at once as a new identity (a new socket gets a new worker id) and keeps attacking. The model is the tiny
+(\`shared/models/reference\`) on the run's own batches; each keeps the identity token its first welcome gave it. In each run
+**${s.attackers} of the ${s.workers} attack (${Math.round((100 * s.attackers) / s.workers)}%)**; an attacker that is banned comes back at once as a new identity (it drops its token) and
+keeps attacking. All of them, honest or not, connect from 127.0.0.1. The model is the tiny
 gpt of the tests (n_layer 1, n_head 2, n_embd 16, block ${s.block}; ${s.params.toLocaleString('en')} parameters, vocabulary ${s.vocab}), B = ${s.batch},
 target batch ${s.accum * s.batch} (A = ${s.accum} batches a step, one per lease), **K = ${s.steps} steps**, AdamW at lr 1e-2. Defences (the run's swarm
-config): \`aggregator: 'centered_clip'\` (τ = the median distance, 3 iterations), \`norm_screen: 10\` (× the median of recent
-per-batch gradient norms), \`spot_check_fraction: 0.5\` (tolerance 1e-3; a third worker breaks a tie), \`ban_after: 3\`,
-\`lease_timeout_s: 10\`. The validation loss is computed on the coordinator's side: the reference model's mean loss over 16 fixed
+config): \`aggregator: 'centered_clip'\` (τ = the median distance, 3 iterations), \`norm_screen: 10\` (× the median of the
+per-batch norms of recently applied gradients; while a run is young, of those seen), \`spot_check_fraction: 0.5\` (tolerance 1e-3;
+judged by groups that agree, coordinator/swarm/spot-check.ts: a pair outvotes a dissenter only with a good record, else a fourth
+copy; \`spot_check_confirm: 0.25\` of the passes get a third copy), \`probation: 3\` (a new identity's leases are all checked
+until it passed 3 checks; \`probation_after_ban: 12\` from a network that produced a banned identity, so every attacker after the
+first ban), \`ban_after: 3\`, \`lease_timeout_s: 10\`. "Applied": the attackers' train answers the run used (its credit: applied alone, or
+agreeing in a spot check); in parentheses those it acknowledged (an answer to a checked lease is acknowledged, then judged).
+The validation loss is computed on the coordinator's side: the reference model's mean loss over 16 fixed
 validation batches (\`dataset.evalBatch\`) of the final weights. The clean run (same seed, config and K, every worker honest)
 ends at **${m.clean.valLoss.toFixed(4)}** (from ${m.clean.valLossInit.toFixed(4)} at initialisation) in ${m.clean.seconds.toFixed(1)} s. "Coordinator": \`GET /api/health\` polled
 every 200 ms throughout the run, a fresh honest client joining at K/2 (hello, join, weights) and \`SwarmRun.applied\` exactly
@@ -176,38 +191,56 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    schema up in a plain object and found \`Object.prototype\`'s function; its missing \`safeParse\` threw out of socket.io's
    middleware runner (no try/catch there) as an uncaught exception. \`INBOUND\` (shared/protocol.ts) now has no prototype;
    the unknown-events attack and the fuzz send these names. \`server.ts\` now also looks names up with \`Object.hasOwn\`.
-2. **Lease hoarding slows a run (it used to stop it).** A worker now holds one lease at a time, and a lease out for over 5× the
-   usual lease time is offered to a waiting worker as a backup (first answer counts). The hoarders still take a lease at the
-   opening of every step, so each step waits for the backups: ${hoard ? `2 hoarders of 10 let the run do ${hoard.steps} of ${s.steps} steps in ${hoard.seconds.toFixed(0)} s` : 'see the table'}
-   (before the fix, each hoarded batch waited lease_timeout_s, 60 s by default). Wanted: a strike for a lease that a backup
-   beat by far, and keeping a hoarder's share of backups down.
+2. **Fixed: lease hoarding held a run up.** A worker holds one lease at a time; a lease out for 3× its holder's usual turnaround
+   (the run's, for a holder that never answered) gets a backup copy as soon as a worker waits with nothing queued (MapReduce's
+   backup tasks), no longer after a quarter of lease_timeout_s (only a newcomer's first lease keeps that slack: it compiles its
+   pipelines; not where its network already sent a worker struck for hoarding); queued batches go to workers with a record first, strangers and
+   suspects after a short window; a worker beaten by copies twice in a row without answering either gets a strike (a straggler's
+   late answer, or a next lease request holding the newer weights, clears it). ${hoard ? `2 hoarders of 10: **${hoard.steps} of ${s.steps} steps in ${hoard.seconds.toFixed(1)} s** (the clean run: ${m.clean.seconds.toFixed(1)} s), their identities banned ${hoard.banned} / ${hoard.identities}` : 'see the table'};
+   before: 4 of 30 in 60 s (and 1 of 30 before the one-lease cap). Honest slow volunteers are not struck: ${slow ? `slow-volunteers above, late answers refused ${codeList(slow.codes)}, no strike` : 'see slow-volunteers'}.
 3. **Fixed: answers the schema refuses held their lease until it timed out, and earned no strike.** A \`submit\` refused as
    \`bad-message\` whose lease the sender holds now releases the lease at once and strikes the sender: ${invalid ? `2 such workers of 10 let the run do ${invalid.steps} of ${s.steps} steps in ${invalid.seconds.toFixed(0)} s` : 'see the table'}.
-4. **Two colluding attackers are each other's "second opinion".** An outlier is refused once and its batch goes to
-   another worker; a second outlier for the batch is taken, clipped to the screen's cap (10× the median norm), with no
-   strike. Until 31278a3 the refused worker could be that other worker itself (asking for its next lease together with its
-   refused answer, it got its batch back from the queue's front: the outlier-twice attack and a test in
-   tests/reliability/attacks.test.ts showed it, now a regression test). A second attacker still can: ${twice ? `outlier-twice above, ${twice.tallies['1000× gradients taken (clipped to the screen cap)'] ?? 0} of its 1000× gradients taken clipped` : 'see outlier-twice'}. CenteredClip
-   absorbs them; with \`aggregator: 'mean'\` each is a step's worth of gradient in the attackers' direction. Wanted: clip
-   the second outlier but keep the batch open for a third, normal-norm opinion before blaming nobody.
-5. **A ban lasts one connection.** Bans are per worker id, and a worker id per socket: a banned attacker reconnects and gets
-   leases again (identities used by 2 attackers: ${idents.join(', ') || '–'}). Each identity still costs it \`ban_after\` refused
-   answers; tying identities together (an IP, a signed volunteer token) is the fix.
-6. **The norm screen's warm-up.** The first 4 gradients of a run (and of every coordinator start: the screen is not
-   checkpointed) are not screened, and a 1000× gradient taken then inflates the median for a while: accepted 1000× gradients
-   ${sign ? `sign-flip ${sign.accepted}` : ''}${constant ? `, constant-direction ${constant.accepted}` : ''}. CenteredClip absorbed them here; with \`aggregator: 'mean'\` they would not be.
+4. **Fixed: two colluding attackers were each other's "second opinion".** An outlier is refused and its batch goes to another
+   worker (not back to the sender: 31278a3). A second outlier for the batch used to be taken, clipped to the screen's cap, with no
+   strike, so the other attacker could get 16 of their 1000× gradients in. Now the second is refused too and the batch waits for a
+   third opinion, preferably from a worker with a record on another network: a normal answer strikes both senders, a third outlier
+   is an honest spike, taken clipped, nobody blamed. ${twice ? `outlier-twice: ${twice.applied} of the attackers' answers applied; ${twice.outliersClipped} gradients taken clipped in the whole run` : 'see outlier-twice'}.
+5. **Fixed: a ban lasted one connection.** Volunteers carry an identity token the coordinator signs (HMAC; coordinator/swarm/identity.ts)
+   and present it at every hello (the page keeps it in localStorage, the Node worker in memory and \`--identity-file\`); a run keeps
+   strikes, passed checks, probation and bans under it, and in \`runs/<id>/state.json\` across a restart (tests/swarm/identity.test.ts:
+   a banned token stays banned after a reconnect and a restart). Identities are free to mint, so a new one starts on probation (every
+   lease checked until it passed 3 checks; 12 from a network that produced a banned identity, which is not a ban by address: NAT).
+   Every banned attacker here drops its token (identities used by 2 attackers: ${idents.join(', ') || '–'}); on probation their answers
+   are checked before they count: ${gradientAttacks.map((r) => `${r.name} ${r.applied}`).join(', ')} applied.
+6. **Fixed: the norm screen's warm-up.** The first 4 gradients of a run, and of every coordinator start, went unscreened, and a
+   1000× gradient taken then inflated the median (3 were accepted in sign-flip and in constant-direction). The screen now keeps
+   only the norms of gradients the run applied (an outvoted one no longer enters its median), screens from a run's 3rd gradient
+   against the median of the norms seen so far, and is saved with the run (\`state.json\`, restored at a restart). 1000× answers
+   applied: ${[sign, constant].filter((r) => r !== undefined).map((r) => `${r.name} ${r.applied}`).join(', ')}.
+   Still: the first two gradients of a run are unscreened (in a run that spot-checks, probation checks them).
 7. **Fixed: the per-connection rate limit was per namespace socket.** The bucket now lives on the engine connection: after
    ${rl.n} events at once (${limited(rl.first)} refused as rate-limited), a raw DISCONNECT then CONNECT of \`/\` on the same websocket
    ${rl.renewed ? `and ${rl.n} more events at once: ${rl.n - limited(rl.afterReconnect)} taken, ${limited(rl.afterReconnect)} refused` : 'did not renew the session'}.
 8. **Fixed: the run's workers table was never pruned.** A worker that leaves having contributed nothing and done nothing
    wrong is now forgotten (the fuzz: ${x.fuzz.workerRowsBefore} → ${x.fuzz.workerRowsAfter} rows); contributors, struck and banned workers stay.
-9. **Colluding twins pass a spot check**: the check compares two workers' results of one batch, so two attackers that
-   compute the same wrong gradient (the wrong-labels attackers here shuffle each batch the same way) pass when both copies
-   reach them (2/10 · 1/9, about 2% of the checks with 2 attackers of 10). A third copy for a share of the passes would
-   close it.
-10. Minor: a message with extra arguments gets its refusal as a \`refused\` event, never through its ack (the middleware takes
-   the ack from the third place, socket.io puts it last), so the sender waits for its ack timeout; a client's DISCONNECT
-   packet leaves its engine connection open, and the events that arrive with it are dropped without a reply. (Fixed: after
-   the last step the run no longer hands out train leases of step K + 1 while the final eval is out.)
+9. **Fixed: colluding twins passed a spot check** (two attackers computing the same wrong gradient agree with each other; with a
+   dissenting honest third they even outvoted it and had it struck). Checks are now judged by groups (coordinator/swarm/spot-check.ts):
+   a pair outvotes a dissenter only if one of the pair has a good record, else a fourth copy decides; a quarter of the passes, and every
+   pass of a pair with no record while a worker with one is around, get a confirming third copy; copies avoid the holders' network.
+   ${labels ? `wrong-labels: ${labels.applied} answers applied, outvoted ${labels.checksFailed}×, ${labels.spotChecks.confirmed} passes confirmed` : ''}${push ? `; sub-screen-push: ${push.applied} applied` : ''}. Strikes against honest
+   workers in the clean run and every attack: **${honestStrikes}** (asserted by the short version).
+10. **Fixed: a message with extra arguments got its refusal as a \`refused\` event**, never through its ack (the middleware took
+   the ack from the third place; socket.io puts it last), so the sender waited for its ack timeout; now the ack is the last argument
+   and anything but one payload before it is refused through it. (Fixed earlier: after the last step the run no longer hands out
+   train leases of step K + 1 while the final eval is out.)
+11. **Still open.** A client's DISCONNECT packet leaves its engine connection open, and the events that arrive with it are dropped
+   without a reply. A banned attacker that drops its token is a stranger again: on probation its answers never count unchecked, but
+   each of its leases costs the run a second copy. A hoarder that claims the newest weights in its lease requests is not struck (an
+   honest worker whose lease was beaten while it fetched them says the same): it still costs each hoarded step a backup after 3× the
+   usual turnaround; and a hoarder with a new identity from a network not seen hoarding before costs its first step a newcomer's
+   slack (a quarter of lease_timeout_s). The defences cost compute: in the clean run ${m.clean.spotChecks.passed + m.clean.spotChecks.failed} batches of ${s.steps * s.accum} were spot-checked (half sampled, the
+   rest probation), ${m.clean.spotChecks.confirmed} of them confirmed by a third copy, and it took ${m.clean.seconds.toFixed(1)} s (1.9 s in the report before
+   probation and confirmations); honest workers' late answers refused as duplicates (a backup answered first) in the clean run
+   and the attacks: ${honestDuplicates}.
 `;
 }

@@ -2,7 +2,8 @@
 // protocol as client/worker/loop.ts does (hello, join, the run's token file over HTTP, lease → compute → submit;
 // the weights of each lease's version over HTTP, GET weightsPath) but computes on the CPU with the float64
 // reference model, so its gradients are the real ones. Any break (a cut, the socket closed under it) starts the
-// session over: hello, join, a fresh copy of the weights. An attacker is the same worker with another `onLease`
+// session over: hello (with the identity token the first welcome gave it, as a volunteer's page keeps it), join, a
+// fresh copy of the weights. An attacker is the same worker with another `onLease`
 // and `onSession` (./attacks.ts); a fault is a worker that dies or stalls at a chosen moment (./faults.ts).
 import { io, type Socket } from 'socket.io-client';
 import { parser } from '../../shared/codec.ts';
@@ -83,8 +84,10 @@ export function rawWs(s: SimSocket): { _socket: { write(b: Uint8Array): boolean;
 
 export class SimWorker {
   readonly socket: SimSocket;
-  /** the id the coordinator gave this worker in each session (a new one after every reconnect) */
+  /** the id the coordinator gave this worker in each session (the same while it keeps its identity token) */
   readonly workerIds: string[] = [];
+  /** the identity token from its last welcome, presented at every hello (undefined: ask for a new identity) */
+  identity?: string;
   model?: ModelConfig;
   dataset?: TokenDataset;
   run?: RunInfo;
@@ -227,9 +230,10 @@ export class SimWorker {
     this.ended = undefined;
     await connected(this.socket);
     this.ended = undefined;
-    const w = await this.call<{ ok: boolean; workerId?: string; reason?: string }>('hello', { protocol: PROTOCOL_VERSION, kind: 'sim', name: this.o.name });
+    const w = await this.call<{ ok: boolean; workerId?: string; identity?: string; reason?: string }>('hello', { protocol: PROTOCOL_VERSION, kind: 'sim', name: this.o.name, ...(this.identity ? { identity: this.identity } : {}) });
     if (!w.ok) throw new Error(`hello refused: ${w.reason}`);
     this.workerIds.push(w.workerId!);
+    this.identity = w.identity;
     const j = await this.call<JoinReply>('join', { runId: this.o.runId });
     if (!j.ok) {
       if (j.code === 'run-not-running') this.done = true;

@@ -12,6 +12,7 @@ import type { Gpu } from '../runtime/gpu.ts';
 import { Worker, type WorkerSocket, type WorkerStatus } from '../worker/loop.ts';
 import { LossChart, type RunHistory } from './chart.ts';
 import { errorProblem, gpuOpenProblem, lostProblem, webgpuProblem, type Problem } from './problems.ts';
+import { pageIdentity } from './identity.ts';
 import { loadSettings, saveSettings } from './settings.ts';
 
 /** "Chrome 156 on Linux": how the researcher's console names this volunteer (nothing more identifying) */
@@ -161,6 +162,7 @@ async function main(): Promise<void> {
     gpu,
     socket,
     hello: { kind: 'browser', adapter: gpu.adapterName, fallback: gpu.isFallback, name: browserName() },
+    identity: pageIdentity,
     coordinatorUrl: location.origin,
     duty: () => settings.duty / 100,
     paused,

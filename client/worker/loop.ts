@@ -57,6 +57,17 @@ export interface WorkerOptions {
   paused?: () => boolean;
   /** ms to wait for an ack before starting the session over (default 60 s) */
   ackTimeoutMs?: number;
+  /**
+   * where the volunteer's identity token is kept between sessions of this process and beyond (the page: localStorage;
+   * the Node worker: a file): a coordinator keeps the volunteer's record (strikes, checks passed, a ban) under it
+   */
+  identity?: IdentityStore;
+}
+
+/** keeps the identity token a coordinator's welcome gave (coordinator/swarm/identity.ts) */
+export interface IdentityStore {
+  load(): string | undefined;
+  save(token: string): void;
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -80,6 +91,8 @@ export class Worker {
   /** the run joined, and a download of the weights started on a 'version' notice */
   private joined?: RunInfo;
   private prefetch?: { version: number; reply: Promise<{ status: number; bytes: Uint8Array }> };
+  /** the identity token, presented at every hello (kept in memory even where the store cannot keep it) */
+  private identity?: string;
 
   constructor(private readonly o: WorkerOptions) {
     const s = o.socket;
@@ -183,9 +196,14 @@ export class Worker {
         if (!s.active) s.connect();
       });
     }
-    const w = await this.call('hello', { protocol: PROTOCOL_VERSION, ...this.o.hello });
+    this.identity ??= this.o.identity?.load();
+    const w = await this.call('hello', { protocol: PROTOCOL_VERSION, ...this.o.hello, ...(this.identity ? { identity: this.identity } : {}) });
     if (!w.ok) throw new Error(`the coordinator refused us: ${w.reason}`);
     this.status.workerId = w.workerId;
+    if (w.identity && w.identity !== this.identity) {
+      this.identity = w.identity;
+      this.o.identity?.save(w.identity);
+    }
     this.set('joining', 'joining a run');
     const j = await this.call('join', {});
     if (!j.ok) {

@@ -59,6 +59,7 @@ program
   .requiredOption('--coordinator <url>', 'the coordinator, e.g. http://127.0.0.1:8080')
   .option('--name <name>', 'how the console names this worker (default: the host name)')
   .option('--no-supervise', 'run in this process instead of a child process that is restarted if it crashes')
+  .option('--identity-file <file>', 'keep the identity token the coordinator gives (its record of this volunteer) in this file, to come back as the same volunteer (default: for as long as this command runs)')
   .option('--seconds <n>', 'stop after this many seconds', Number)
   .option('--quiet', 'print nothing but errors')
   .action(workerCommand);

@@ -2,12 +2,16 @@
 // the page (client/worker/loop.ts) through Dawn (npm `webgpu`). By default the command supervises: the worker runs
 // in a child process, and if that process dies (Dawn can crash the whole process, ../shared/ENVIRONMENT.md; or the
 // GPU device is lost) the parent says how it died and starts a fresh one, so a long soak survives by restarting
-// cleanly. `--no-supervise` runs the worker in this process.
+// cleanly. `--no-supervise` runs the worker in this process. The identity token the coordinator gives (its record
+// of this volunteer) is kept in memory, and in --identity-file when given; a supervisor gives its children a file
+// of its own, so a restarted worker comes back as the same volunteer.
 import { spawn } from 'node:child_process';
-import { hostname } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { io } from 'socket.io-client';
 import { openNodeGpu } from '../../client/host/node-gpu.ts';
-import { Worker, type WorkerSocket, type WorkerStatus } from '../../client/worker/loop.ts';
+import { Worker, type IdentityStore, type WorkerSocket, type WorkerStatus } from '../../client/worker/loop.ts';
 import { parser } from '../../shared/codec.ts';
 
 export interface WorkerFlags {
@@ -17,6 +21,28 @@ export interface WorkerFlags {
   /** stop after this many seconds (soak tests, benchmarks) */
   seconds?: number;
   quiet?: boolean;
+  /** keep the identity token here (read at the start, written when the coordinator gives a new one) */
+  identityFile?: string;
+}
+
+/** the identity token in a file (mode 0600): missing or unreadable means none yet */
+export function fileIdentity(path: string): IdentityStore {
+  return {
+    load() {
+      try {
+        return readFileSync(path, 'utf8').trim() || undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    save(token) {
+      try {
+        writeFileSync(path, `${token}\n`, { mode: 0o600 });
+      } catch (e) {
+        console.error(`gradswarm worker: cannot keep the identity token in ${path} (${(e as Error).message}); it lasts while this process runs`);
+      }
+    },
+  };
 }
 
 const stamp = () => new Date().toISOString().slice(11, 19);
@@ -33,9 +59,20 @@ export async function workerCommand(o: WorkerFlags): Promise<void> {
 }
 
 async function supervise(o: WorkerFlags): Promise<void> {
-  const args = [process.argv[1], 'worker', '--coordinator', o.coordinator, '--no-supervise'];
+  // the children share one identity: the given file, or one of this supervisor's own (removed when it exits)
+  const own = o.identityFile ? undefined : mkdtempSync(join(tmpdir(), 'gradswarm-worker-'));
+  const identityFile = o.identityFile ?? join(own!, 'identity');
+  const args = [process.argv[1], 'worker', '--coordinator', o.coordinator, '--no-supervise', '--identity-file', identityFile];
   if (o.name) args.push('--name', o.name);
   if (o.quiet) args.push('--quiet');
+  try {
+    await superviseChildren(o, args);
+  } finally {
+    if (own) rmSync(own, { recursive: true, force: true });
+  }
+}
+
+async function superviseChildren(o: WorkerFlags, args: string[]): Promise<void> {
   const deadline = o.seconds ? Date.now() + o.seconds * 1000 : Infinity;
   let restarts = 0;
   let stopping = false;
@@ -86,6 +123,7 @@ async function runWorker(url: URL, o: WorkerFlags): Promise<void> {
     coordinatorUrl: url,
     onStatus,
     log: process.env.GRADSWARM_DEBUG ? (l) => console.error(l) : undefined,
+    identity: o.identityFile ? fileIdentity(o.identityFile) : undefined,
   });
   const report = setInterval(() => {
     const s = worker.status;

@@ -58,6 +58,8 @@ export class IngestGate {
   stalled = 0;
   private readonly admitted = new Set<Entry>();
   private readonly queue: Entry[] = [];
+  /** each followed connection's entry */
+  private readonly entries = new WeakMap<EngineConn, Entry>();
   private readonly maxWaitMs: number;
   private readonly timer: ReturnType<typeof setInterval>;
 
@@ -80,8 +82,14 @@ export class IngestGate {
   watch(conn: EngineConn): void {
     const ws = (t: EngineTransport) => (t.name === 'websocket' && t.socket ? (t.socket as Ws) : undefined);
     const now = ws(conn.transport);
-    if (now) this.follow(now);
-    else conn.on('upgrade', (t) => void (ws(t) && this.follow(ws(t)!)));
+    if (now) this.follow(now, conn);
+    else conn.on('upgrade', (t) => void (ws(t) && this.follow(ws(t)!, conn)));
+  }
+
+  /** whether a gradient is arriving on this connection or waiting at the gate (an answer on its way) */
+  uploading(conn: EngineConn): boolean {
+    const e = this.entries.get(conn);
+    return e !== undefined && e.state !== 'idle';
   }
 
   close(): void {
@@ -90,8 +98,9 @@ export class IngestGate {
     this.admitted.clear();
   }
 
-  private follow(ws: Ws): void {
+  private follow(ws: Ws, conn: EngineConn): void {
     const e: Entry = { ws, left: 0, state: 'idle', queuedAt: 0, lastAt: 0 };
+    this.entries.set(conn, e);
     ws.on('message', (data) => {
       e.lastAt = performance.now();
       if (e.left > 0) {

@@ -50,37 +50,75 @@ export function relDistance(a: Float32Array, b: Float32Array): number {
   return n === 0 ? (d === 0 ? 0 : Infinity) : Math.sqrt(d) / n;
 }
 
-/** the recent accepted gradient norms, and the screen against their median */
+/** what a NormScreen remembers (checkpointed with the run, so a restart does not open a new warm-up) */
+export interface NormHistory {
+  /** per-batch norms of gradients that were applied, oldest first */
+  accepted: number[];
+  /** per-batch norms of every finite gradient that arrived (accepted or not), oldest first */
+  seen: number[];
+}
+
+/**
+ * The screen against the median of recent gradient norms. Its reference is the median of the norms of gradients the
+ * run applied (they passed the screen and, where spot-checked, a comparison), once `warmup` of them exist. Until
+ * then it screens against the median of every norm seen so far, from 3 on: with attackers a minority of the senders
+ * that median is an honest one, so a 1000× gradient early in a run no longer gets in (and inflates the median
+ * for a while) just because it came first. Only the very first two gradients of a run go unscreened.
+ */
 export class NormScreen {
-  private readonly norms: number[] = [];
+  private accepted: number[] = [];
+  private seen: number[] = [];
 
   constructor(
     /** refuse above factor × median; 0 turns screening off */
     readonly factor: number,
     readonly window = 64,
-    /** the median is trusted from this many accepted norms on */
+    /** the median of applied norms is trusted from this many on */
     readonly warmup = 4,
   ) {}
 
-  /** the largest per-batch norm let through: factor × the median (Infinity while off or warming up) */
-  get cap(): number {
-    return this.factor > 0 && this.norms.length >= this.warmup ? this.factor * this.medianNorm : Infinity;
-  }
-
+  /** the median the screen compares with: of applied norms after the warm-up, of seen norms (≥ 3) during it */
   get medianNorm(): number {
-    return median(this.norms);
+    if (this.accepted.length >= this.warmup) return median(this.accepted);
+    return this.seen.length >= 3 ? median(this.seen) : NaN;
   }
 
-  /** undefined when accepted (and remembered), else why not */
+  /** the largest per-batch norm let through: factor × the median (Infinity while off or before any reference) */
+  get cap(): number {
+    const m = this.medianNorm;
+    return this.factor > 0 && Number.isFinite(m) ? this.factor * m : Infinity;
+  }
+
+  /** undefined when a gradient of this per-batch norm passes (its norm is remembered as seen), else why not */
   check(norm: number): string | undefined {
-    if (this.factor > 0 && this.norms.length >= this.warmup) {
-      const m = this.medianNorm;
-      if (norm > this.factor * m) return `gradient norm ${norm.toPrecision(3)} is over ${this.factor}× the median ${m.toPrecision(3)} of recent gradients`;
+    const m = this.medianNorm;
+    const warm = this.accepted.length < this.warmup;
+    push(this.seen, norm, this.window);
+    if (this.factor > 0 && Number.isFinite(m) && norm > this.factor * m) {
+      return `gradient norm ${norm.toPrecision(3)} is over ${this.factor}× the median ${m.toPrecision(3)} of recent gradients${warm ? ' (of those seen so far: the run is young)' : ''}`;
     }
-    this.norms.push(norm);
-    if (this.norms.length > this.window) this.norms.shift();
     return undefined;
   }
+
+  /** a gradient of this per-batch norm was applied */
+  accept(norm: number): void {
+    push(this.accepted, norm, this.window);
+  }
+
+  snapshot(): NormHistory {
+    return { accepted: [...this.accepted], seen: [...this.seen] };
+  }
+
+  restore(h: NormHistory): void {
+    const ok = (xs: unknown) => (Array.isArray(xs) ? xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0).slice(-this.window) : []);
+    this.accepted = ok(h.accepted);
+    this.seen = ok(h.seen);
+  }
+}
+
+function push(xs: number[], x: number, window: number): void {
+  xs.push(x);
+  if (xs.length > window) xs.shift();
 }
 
 /** coordinate-wise trimmed mean of parts into out: drop ⌊trim·k⌋ values from each end (at least one kept) */

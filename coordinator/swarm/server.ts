@@ -32,8 +32,9 @@ import { parseRunConfig } from '../../shared/train/run-config.ts';
 import { latestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
 import { bearer, loadOrCreateToken, tokenMatches, type AdminToken } from './auth.ts';
 import { BufferPool } from './buffer-pool.ts';
-import { IngestGate } from './ingest-gate.ts';
-import { appendMetric, loadMetrics, loadRunRecords, runDir, saveRunRecord, type RunRecord } from './registry.ts';
+import { Identities } from './identity.ts';
+import { IngestGate, type EngineConn } from './ingest-gate.ts';
+import { appendMetric, loadMetrics, loadRunRecords, loadRunState, runDir, saveRunRecord, saveRunState, type RunRecord } from './registry.ts';
 import { loadCorpus } from '../data/corpus.ts';
 import { SwarmRun, type WorkerInfo } from './run.ts';
 
@@ -73,6 +74,8 @@ interface TokenBlob {
 
 interface WorkerState {
   info?: WorkerInfo;
+  /** the identity token of info.workerId, given back in every welcome */
+  token?: string;
   hello?: Hello;
   runId?: string;
   /** refusal codes already logged for this worker (log once, not per message) */
@@ -133,6 +136,20 @@ interface WeightsFile {
 
 const quietLog: Logger = { info: () => {}, warn: () => {} };
 
+/**
+ * the network a connection comes from, as runs remember it for probation (./run.ts): an IPv4 address, or an IPv6
+ * address's /64 (one household or host usually holds a whole /64)
+ */
+export function networkOf(address: string): string {
+  const a = address.replace(/^::ffff:/i, '');
+  if (!a.includes(':')) return a;
+  const [head, tail = ''] = a.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = a.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '').toLowerCase()).join(':')}::/64`;
+}
+
 export class Coordinator {
   readonly runs = new Map<string, SwarmRun>();
   readonly ingest: IngestGate;
@@ -152,14 +169,21 @@ export class Coordinator {
   private readonly downloads = new Map<ArrayBufferLike, number>();
   /** what GET weights/… serves, per run */
   private readonly weightFiles = new Map<string, WeightsFile>();
+  /** worker id → its engine connection (the ingest gate knows whether an answer is arriving on it) */
+  private readonly conns = new Map<string, EngineConn>();
   /** each connection's rate-limit bucket */
   private readonly buckets = new WeakMap<object, { tokens: number; filled: number; floods: number }>();
   readonly admin: AdminToken;
+  /** signs and checks volunteers' identity tokens (./identity.ts) */
+  readonly identities: Identities;
+  /** identity → the socket using it now: one live connection per identity */
+  private readonly liveIds = new Map<string, string>();
   url = '';
 
   constructor(private readonly o: CoordinatorOptions) {
     this.log = o.log ?? quietLog;
     this.admin = o.token !== undefined ? { token: o.token, source: 'env' } : loadOrCreateToken(o.dataDir);
+    this.identities = Identities.load(o.dataDir);
     this.http = createServer((req, res) => {
       this.route(req, res).catch((e: Error) => {
         const status = e instanceof HttpError ? e.status : 500;
@@ -239,6 +263,7 @@ export class Coordinator {
     for (const r of this.runs.values()) {
       r.dispose();
       await r.flushCheckpoints();
+      this.saveState(r);
     }
     this.ingest.close();
     this.io.disconnectSockets(true);
@@ -274,9 +299,16 @@ export class Coordinator {
     const run = new SwarmRun(id, opts.name ?? id, config, tokenizer, dataset, {
       resume,
       inUse: (p) => (this.downloads.get(p.buffer) ?? 0) > 0,
+      answering: (workerId) => {
+        const conn = this.conns.get(workerId);
+        return conn !== undefined && this.ingest.uploading(conn);
+      },
       saveCheckpoint: (step, params, state) =>
         writeCheckpoint(dir, { config: config.model, params, tokenizer, step, optimizer: run.optimizerSettings() }, state, { keep: config.train.keep_checkpoints }),
     });
+    // the volunteers' records and the norm screen, as they were (a restart, or a run id used before in this data dir)
+    const saved = loadRunState(this.o.dataDir, id, (m) => this.log.warn(m));
+    if (saved) run.restoreState(saved);
     this.runs.set(id, run);
     this.runBlob.set(id, blob);
     const record: RunRecord = opts.record ?? { id, name: run.name, createdAt: new Date().toISOString(), status: run.status, config };
@@ -327,10 +359,26 @@ export class Coordinator {
       }
     });
     run.on('eval', (e) => this.log.info(`run ${id}: step ${e.step} val loss ${e.valLoss.toFixed(4)}`));
-    run.on('checkpoint', (where, step) => this.log.info(`run ${id}: checkpoint step ${step}: ${where}`));
+    run.on('checkpoint', (where, step) => {
+      this.log.info(`run ${id}: checkpoint step ${step}: ${where}`);
+      this.saveState(run);
+    });
+    run.on('ban', (workerId, why) => {
+      this.log.info(`run ${id}: worker ${workerId} banned: ${why}`);
+      this.saveState(run);
+    });
     run.on('error', (e) => this.log.warn(`run ${id}: ${e.message}`));
     this.log.info(`run ${id}: ${config.model.model} with ${run.layout.size} parameters, target batch ${config.swarm.target_batch_size}, ${run.maxSteps} steps (at step ${run.version})`);
     return run;
+  }
+
+  /** write the run's state.json (./registry.ts); a failure is logged, not fatal */
+  private saveState(run: SwarmRun): void {
+    try {
+      saveRunState(this.o.dataDir, run.id, run.exportState());
+    } catch (e) {
+      this.log.warn(`run ${run.id}: cannot save its state (${(e as Error).message})`);
+    }
   }
 
   private tokenBlob(sha: string, tokenizer: CharTokenizer, text: string): TokenBlob {
@@ -390,8 +438,13 @@ export class Coordinator {
     const b = bucket;
     // every inbound event: within the rate, known name, schema-valid payload, an ack function where the protocol has one
     socket.use((packet, next) => {
-      const [event, payload, ack] = packet as [string, unknown, unknown];
-      const reply = (r: Refusal) => (typeof ack === 'function' ? (ack as (r: Refusal) => void)(r) : socket.emit('refused', r));
+      // [event, ...args, ack?]: socket.io puts the ack last, whatever the number of arguments before it
+      const event = packet[0] as unknown;
+      const last = packet.at(-1) as unknown;
+      const ack = packet.length > 1 && typeof last === 'function' ? last : undefined;
+      const args = packet.slice(1, ack ? -1 : undefined);
+      const payload = args[0];
+      const reply = (r: Refusal) => (ack ? (ack as (r: Refusal) => void)(r) : socket.emit('refused', r));
       const t = performance.now();
       b.tokens = Math.min(limit.burst, b.tokens + ((t - b.filled) / 1000) * limit.perSecond);
       b.filled = t;
@@ -407,7 +460,8 @@ export class Coordinator {
       b.floods = 0;
       const schema = typeof event === 'string' && Object.hasOwn(INBOUND, event) ? (INBOUND as Record<string, (typeof INBOUND)[keyof typeof INBOUND]>)[event] : undefined;
       if (!schema) return reply(refused(refuse('bad-message', `unknown event '${String(event).slice(0, 50)}'`)));
-      if (typeof ack !== 'function') return reply(refused(refuse('bad-message', `'${event}' needs an acknowledgement callback`)));
+      if (!ack) return reply(refused(refuse('bad-message', `'${event}' needs an acknowledgement callback`)));
+      if (args.length !== 1) return reply(refused(refuse('bad-message', `'${event}' takes one payload and an acknowledgement, got ${args.length} argument(s) before it`)));
       const r = schema.safeParse(payload);
       if (!r.success) {
         const why = `${event}: ${schemaProblems(r.error)}`;
@@ -437,9 +491,22 @@ export class Coordinator {
       guard('hello', (m, ack) => {
         if (m.protocol !== PROTOCOL_VERSION) return ack(refused(refuse('protocol', `this coordinator speaks protocol ${PROTOCOL_VERSION}, the worker ${m.protocol}: reload the page or update gradswarm`)));
         st.hello = m;
-        st.info = { workerId: st.info?.workerId ?? `w-${randomBytes(4).toString('hex')}`, kind: m.kind, name: m.name, adapter: m.adapter };
-        this.log.info(`worker ${st.info.workerId} connected: ${m.kind}${m.name ? ` '${m.name}'` : ''} on ${m.adapter ?? 'an unknown adapter'}${m.fallback ? ' (software)' : ''}`);
-        ack({ ok: true, workerId: st.info.workerId, coordinator: GRADSWARM_VERSION });
+        let workerId = st.info?.workerId;
+        let returning = false;
+        if (!workerId || !st.token) {
+          // the identity it presents, if the token is ours and no other live connection uses it (a second tab, a
+          // copied token: one connection per identity); else a new one. A socket keeps its identity for its life.
+          const claimed = this.identities.verify(m.identity);
+          returning = claimed !== undefined && !this.liveIds.has(claimed);
+          const id = returning ? { id: claimed!, token: m.identity! } : this.identities.issue();
+          this.liveIds.set(id.id, socket.id);
+          st.token = id.token;
+          workerId = id.id;
+        }
+        st.info = { workerId, kind: m.kind, name: m.name, adapter: m.adapter, address: networkOf(socket.handshake.address) };
+        this.conns.set(workerId, socket.conn as unknown as EngineConn);
+        this.log.info(`worker ${workerId} connected${returning ? ' (returning)' : ''}: ${m.kind}${m.name ? ` '${m.name}'` : ''} on ${m.adapter ?? 'an unknown adapter'}${m.fallback ? ' (software)' : ''}`);
+        ack({ ok: true, workerId, coordinator: GRADSWARM_VERSION, identity: st.token });
       }),
     );
 
@@ -467,7 +534,7 @@ export class Coordinator {
       guard('lease', (m, ack) => {
         const run = this.runFor(st, m.runId);
         if (!('id' in run)) return ack(refused(run));
-        ack(run.lease(st.info!.workerId));
+        ack(run.lease(st.info!.workerId, m.version));
       }),
     );
 
@@ -488,6 +555,8 @@ export class Coordinator {
       // a recovered connection gets the same socket id back; leases are released now either way
       if (st.info && st.runId) this.runs.get(st.runId)?.leave(st.info.workerId);
       if (st.info) this.log.info(`worker ${st.info.workerId} disconnected`);
+      if (st.info && this.liveIds.get(st.info.workerId) === socket.id) this.liveIds.delete(st.info.workerId);
+      if (st.info && this.conns.get(st.info.workerId) === socket.conn) this.conns.delete(st.info.workerId);
       this.workers.delete(socket.id);
     });
   }

@@ -71,6 +71,23 @@ export interface SwarmConfig {
   spot_check_fraction: number;
   /** the relative L2 distance two honest results of one batch may differ by (different GPUs round differently) */
   spot_check_tolerance: number;
+  /**
+   * share of passed spot checks confirmed by a third copy (colluding twins that compute the same wrong gradient
+   * pass a check that reaches both of them); a pair of which neither has a record is always confirmed when a
+   * worker with one is around
+   */
+  spot_check_confirm: number;
+  /**
+   * a volunteer identity new to the run is on probation: while it has passed fewer than this many spot checks,
+   * every train lease it gets is spot-checked (identities are free to mint, so a banned attacker's next one starts
+   * here). Only in runs that spot-check (spot_check_fraction > 0); 0: no probation
+   */
+  probation: number;
+  /**
+   * probation for a new identity from a network that already produced a banned one: longer, not a ban (NAT puts
+   * many volunteers behind one address)
+   */
+  probation_after_ban: number;
   /** strikes (non-finite, outlier, wrong shape, a failed spot check) before a volunteer is banned from the run */
   ban_after: number;
 }
@@ -110,6 +127,9 @@ export const SWARM_DEFAULTS: SwarmConfig = {
   momentum: 0,
   spot_check_fraction: 0,
   spot_check_tolerance: 1e-3,
+  spot_check_confirm: 0.25,
+  probation: 3,
+  probation_after_ban: 12,
   ban_after: 5,
 };
 
@@ -148,6 +168,9 @@ const swarmSchema = z.strictObject({
   momentum: z.number({ error: 'must be a number in [0, 1)' }).min(0, { error: 'must be a number in [0, 1)' }).lt(1, { error: 'must be a number in [0, 1)' }).default(SWARM_DEFAULTS.momentum),
   spot_check_fraction: z.number({ error: 'must be a number in [0, 1]' }).min(0, { error: 'must be a number in [0, 1]' }).max(1, { error: 'must be a number in [0, 1]' }).default(SWARM_DEFAULTS.spot_check_fraction),
   spot_check_tolerance: z.number({ error: 'must be a number > 0' }).positive({ error: 'must be a number > 0' }).default(SWARM_DEFAULTS.spot_check_tolerance),
+  spot_check_confirm: z.number({ error: 'must be a number in [0, 1]' }).min(0, { error: 'must be a number in [0, 1]' }).max(1, { error: 'must be a number in [0, 1]' }).default(SWARM_DEFAULTS.spot_check_confirm),
+  probation: natInt(SWARM_DEFAULTS.probation),
+  probation_after_ban: natInt(SWARM_DEFAULTS.probation_after_ban),
   ban_after: posInt(SWARM_DEFAULTS.ban_after),
 });
 

@@ -1,6 +1,7 @@
 // `gradswarm worker` as a GPU server runs it: it joins a coordinator through Dawn and contributes; when its worker
 // process dies hard (here SIGSEGV, as the Dawn crash in ENVIRONMENT.md would) the supervising parent says so and
-// starts a fresh one, which rejoins and contributes again; SIGTERM stops both cleanly.
+// starts a fresh one, which rejoins as the same volunteer (the identity token the supervisor keeps for its children)
+// and contributes again; SIGTERM stops both cleanly.
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,9 +15,10 @@ beforeAll(async () => {
 });
 afterAll(async () => coord?.close());
 
+/** the worker processes a supervisor runs (not the esbuild service the launcher may have left running after a rebuild) */
 const childrenOf = (pid: number): number[] => {
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-P', String(pid), '-f', '--', '--no-supervise'], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }
@@ -37,8 +39,10 @@ describe('gradswarm worker (Node, supervised)', () => {
     expect(child).toBeGreaterThan(0);
     process.kill(child, 'SIGSEGV');
     await until(() => /killed by SIGSEGV.*restarting it in \d+ s \(restart 1\)/.test(out), 30_000, `the supervisor to report the crash (output: ${out})`);
-    await until(() => nodeWorkers().length === 2 && nodeWorkers().every((w) => w.samples > 0), 90_000, 'the restarted worker to contribute');
-    expect(nodeWorkers().filter((w) => w.connected)).toHaveLength(1);
+    await until(() => !nodeWorkers()[0].connected, 30_000, 'the coordinator to notice the crash');
+    const before = nodeWorkers()[0].samples;
+    await until(() => nodeWorkers()[0].connected && nodeWorkers()[0].samples > before, 90_000, 'the restarted worker to contribute');
+    expect(nodeWorkers()).toHaveLength(1); // the same volunteer, its record kept
     p.kill('SIGTERM');
     expect(await exited).toBe(0);
     await until(() => run.connectedWorkers === 0, 10_000, 'the worker to leave');

@@ -4,9 +4,8 @@
 // within 5% of a clean run's (same seed, same K steps, same robust config: CenteredClip, the 10× norm screen,
 // half the batches spot-checked, a ban at 3 strikes), every batch applied exactly once, the health route answering
 // throughout and a fresh honest client able to join mid-run. A control run shows the sign flip ruins a run with
-// no defences. Two liveness attacks (hoarding leases, answers the schema refuses) still hold a run up: marked as
-// known failures below until the coordinator caps leases per worker and strikes answers that never come; so is
-// the rate limit's reset by leaving and re-entering the namespace on one websocket.
+// no defences. Two liveness attacks (hoarding leases, answers the schema refuses) must not hold a run up, and the
+// rate limit must survive leaving and re-entering the namespace on one websocket.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../coordinator/swarm/server.ts';
 import { ATTACKS, attackByName, LIVENESS } from '../../bench/reliability/attacks.ts';
@@ -47,9 +46,11 @@ function intact(r: ScenarioResult): void {
   expect(r.health.polls).toBeGreaterThan(0);
   expect(r.freshJoin, `${r.name}: a fresh client joined mid-run`).toBe(true);
   expect(r.statusChanges, `${r.name}: the run's status`).toEqual([]);
-  // honest workers are never refused, but for asking after the run ended and for an honest spike the norm screen
-  // refuses once (the batch's second opinion then takes it, clipped, and nobody is struck); never banned
-  expect(Object.keys(r.honestCodes).filter((c) => c !== 'run-not-running' && c !== 'outlier'), `${r.name}: honest refusals`).toEqual([]);
+  // honest workers are never refused, but for asking after the run ended, for an honest spike the norm screen
+  // refuses once (the batch's second opinion then takes it, clipped, and nobody is struck) and for a late answer
+  // that a backup copy beat (the simulated workers share two cores: one straggles now and then); never struck
+  expect(Object.keys(r.honestCodes).filter((c) => c !== 'run-not-running' && c !== 'outlier' && c !== 'duplicate'), `${r.name}: honest refusals`).toEqual([]);
+  expect(r.honestStrikes, `${r.name}: strikes against honest workers`).toBe(0);
 }
 
 describe(`attacks, 2 of 10 workers (seed ${seed})`, () => {
@@ -61,7 +62,7 @@ describe(`attacks, 2 of 10 workers (seed ${seed})`, () => {
 
   it.each(ATTACKS.filter((a) => !LIVENESS.includes(a.name)).map((a) => a.name))('%s: the validation loss stays within 5% of the clean run; the coordinator stays up', (name) => {
     const r = result(name);
-    console.log(`${name}: val loss ${r.valLoss.toFixed(4)} (${(100 * r.relToClean).toFixed(2)}% vs clean), refused ${JSON.stringify(r.codes)}, banned ${r.banned}/${r.identities}, accepted ${r.accepted}, tallies ${JSON.stringify(r.tallies)}`);
+    console.log(`${name}: val loss ${r.valLoss.toFixed(4)} (${(100 * r.relToClean).toFixed(2)}% vs clean), refused ${JSON.stringify(r.codes)}, banned ${r.banned}/${r.identities}, acknowledged ${r.accepted}, applied ${r.applied}, tallies ${JSON.stringify(r.tallies)}`);
     intact(r);
     expect(Math.abs(r.relToClean)).toBeLessThan(0.05);
   });
@@ -98,6 +99,7 @@ describe(`attacks, 2 of 10 workers (seed ${seed})`, () => {
     expect(spoof.codes['not-your-lease']).toBeGreaterThan(0);
     expect(spoof.codes['bad-message']).toBeGreaterThan(0);
     expect(spoof.tallies['SPOOFED SUBMISSION ACCEPTED']).toBeUndefined();
+    expect(spoof.tallies['IDENTITY TAKEN OVER']).toBeUndefined();
     const shapes = result('wrong-shapes');
     expect(shapes.codes['bad-shape']).toBeGreaterThan(0);
     expect(shapes.accepted).toBe(0);
@@ -128,7 +130,8 @@ describe(`attacks, 2 of 10 workers (seed ${seed})`, () => {
     const w = new SimWorker({ url: coord.url, runId: run.id, name: 'late' }).start();
     expect(await until(() => run.status === 'done', 20_000)).toBe(true);
     await w.close();
-    expect(w.accepted).toBe(2 * run.accum);
+    // counted on the run's side (the ack of the last answer may still be in flight when the run is done)
+    expect(run.workers.get(w.workerId!)!.leases).toBe(2 * run.accum);
     expect(Number.isFinite(valLoss(run))).toBe(true);
   });
 });
@@ -154,11 +157,13 @@ describe('liveness attacks', () => {
     expect(budget.hoard!.tallies['leases hoarded']).toBeGreaterThan(0);
   });
 
-  // a worker holds one lease at a time (coordinator/swarm/run.ts lease()), and a late lease's batches go to a waiting
-  // worker as a backup, so two hoarders slow the run (each step waits for a backup: 5× the usual lease time and a quarter of lease_timeout_s) but no longer
-  // stop it until lease_timeout_s (before: 1 step of 10 in the budget). Not yet as fast as a clean run.
-  it('2 of 10 workers hoarding leases slow the run but do not stop it', () => {
-    expect(budget.hoard!.steps).toBeGreaterThanOrEqual(2);
+  // a worker holds one lease at a time (coordinator/swarm/run.ts lease()); a lease out for 3× its holder's usual
+  // turnaround (the run's, for a hoarder that never answered) gets a backup copy as soon as a worker waits, queued
+  // batches go to workers with a record first, and a worker beaten twice in a row without answering is struck. Before
+  // (a backup after a quarter of lease_timeout_s) two hoarders let the run do 5 of 10 steps in the budget.
+  it('2 of 10 workers hoarding leases do not hold up the run', () => {
+    expect(budget.hoard!.finished).toBe(true);
+    expect(budget.hoard!.steps).toBe(K);
   });
 
   // an answer the schema refuses ('bad-message': loss Inf or NaN, a Float64Array) releases the sender's lease at once

@@ -97,6 +97,11 @@ describe('protocol refusals', () => {
     (s as unknown as { emit(e: string, p: unknown): void }).emit('lease', { runId: 'r1', version: 0 }); // no ack
     await until(() => refused.length === 1, 5000, 'the refused event');
     expect(refused[0].reason).toMatch(/acknowledgement/);
+    // extra arguments: the refusal comes through the ack (socket.io puts it last), not as a 'refused' event
+    const extra = (p: unknown[]) => (s as unknown as { timeout(ms: number): { emitWithAck(e: string, ...a: unknown[]): Promise<Refusal> } }).timeout(3000).emitWithAck('lease', ...p);
+    expect(await extra([{ runId: 'r1', version: 0 }, 'more'])).toMatchObject({ ok: false, code: 'bad-message', reason: expect.stringMatching(/one payload .* got 2/) });
+    expect(await extra([])).toMatchObject({ ok: false, code: 'bad-message', reason: expect.stringMatching(/got 0/) });
+    expect(refused).toHaveLength(1);
     s.close();
     await stillServing();
   });

@@ -25,9 +25,14 @@ function gradOf(i: number, n: number): Float32Array {
   return g;
 }
 
-function makeRun(c: RunConfig): SwarmRun {
+/** a clock the test moves (SwarmRun's `now`) */
+interface Clock {
+  t: number;
+}
+
+function makeRun(c: RunConfig, clock?: Clock): SwarmRun {
   const { tokenizer, dataset } = encodeCorpus(readFileSync(smallCorpus(), 'utf8'));
-  const run = new SwarmRun('t', 't', c, tokenizer, dataset);
+  const run = new SwarmRun('t', 't', c, tokenizer, dataset, clock ? { now: () => clock.t } : {});
   run.on('error', () => {});
   return run;
 }
@@ -38,6 +43,18 @@ function take(run: SwarmRun, worker: string): Lease {
   const r = run.lease(worker);
   if (!r.ok || !('lease' in r)) throw new Error(`no lease: ${JSON.stringify(r)}`);
   return r.lease;
+}
+
+/** a lease for the worker, asking again after each wait it is told (up to 2 s; or, with a clock, moving it on) */
+async function takeWhenDue(run: SwarmRun, worker: string, clock?: Clock): Promise<Lease> {
+  const end = performance.now() + 2000;
+  for (let asks = 0; ; asks++) {
+    const r = run.lease(worker);
+    if (r.ok && 'lease' in r) return r.lease;
+    if (!r.ok || performance.now() > end || asks > 10_000) throw new Error(`no lease: ${JSON.stringify(r)}`);
+    if (clock) clock.t += r.wait;
+    else await sleep(r.wait);
+  }
 }
 
 function answer(run: SwarmRun, l: Lease, n: number): Submission {
@@ -294,7 +311,7 @@ describe(`swarm run engine (seed ${seed})`, () => {
 
 describe('backup leases', () => {
   it("a straggler's batches go to a waiting worker as a backup; the first answer counts, the other is a duplicate", async () => {
-    // a backup after a quarter of the 2 s lease timeout (the answers here are instant, so 5× the usual time is less)
+    // a backup once the lease is out 3× the usual turnaround (the answers here are instant: after 50 ms)
     const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 2 } }));
     const n = run.layout.size;
     join(run, 'slow');
@@ -311,6 +328,99 @@ describe('backup leases', () => {
     expect(run.version).toBe(1);
     expect((run.submit('slow', answer(run, s0, n)) as Refusal).code).toBe('duplicate');
     expect([...run.applied.entries()].sort((a, b) => a[0] - b[0])).toEqual([[0, 0], [1, 0]]);
+    run.dispose();
+  });
+
+  it('a hoarded lease costs its step about 3× the usual turnaround, not the lease timeout (a newcomer\'s first lease: a quarter of it); a hoarder beaten twice in a row is struck, a straggler that answers late is not', async () => {
+    // a 60 s lease timeout: before, every backup waited a quarter of it (15 s) and each hoarded step took that long
+    const clock = { t: 0 };
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 12, lease_timeout_s: 60, ban_after: 5 } }), clock);
+    const n = run.layout.size;
+    run.join({ workerId: 'hoarder', kind: 'sim', address: '203.0.113.9' });
+    for (const w of ['a', 'b']) run.join({ workerId: w, kind: 'sim', address: `198.51.100.${w === 'a' ? 1 : 2}` });
+    const stepMs: number[] = [];
+    for (let step = 0; step < 2; step++) {
+      const t0 = clock.t;
+      const h = take(run, 'hoarder'); // asks first at every opening, never answers
+      const mine = ['a', 'b'].map((w) => [w, take(run, w)] as const);
+      for (const [w, l] of mine) expect(run.submit(w, answer(run, l, n)).ok).toBe(true);
+      // a waiting worker is told to come back when the hoarded lease is late, and then gets a copy of it
+      expect(run.lease('a')).toMatchObject({ ok: true, wait: expect.any(Number) });
+      const backup = await takeWhenDue(run, 'a', clock);
+      expect(backup.batches).toEqual(h.batches);
+      expect(run.submit('a', answer(run, backup, n)).ok).toBe(true);
+      expect(run.version).toBe(step + 1);
+      stepMs.push(clock.t - t0);
+    }
+    // the hoarder's first lease had a newcomer's slack; once it was beaten without ever answering, none; beaten twice
+    // in a row with no answer between: a strike
+    expect(stepMs[0]).toBeGreaterThanOrEqual(15_000);
+    expect(stepMs[1]).toBeLessThan(1000);
+    expect(run.workers.get('hoarder')).toMatchObject({ beaten: 2, strikes: 1 });
+    // step 3: a slow honest volunteer and a new identity from the hoarder's network (no slack for that one)
+    run.join({ workerId: 'slow', kind: 'sim', address: '192.0.2.7' });
+    run.join({ workerId: 'hoarder2', kind: 'sim', address: '203.0.113.9' });
+    // (strangers both: each waits a moment in case a worker with a record takes the batch)
+    const slow = await takeWhenDue(run, 'slow', clock);
+    const h2 = await takeWhenDue(run, 'hoarder2', clock);
+    const t0 = clock.t;
+    const la = take(run, 'a');
+    expect(run.submit('a', answer(run, la, n)).ok).toBe(true);
+    const copy = await takeWhenDue(run, 'b', clock);
+    expect(copy.batches).toEqual(h2.batches);
+    expect(clock.t - t0).toBeLessThan(1000);
+    expect(run.submit('b', answer(run, copy, n)).ok).toBe(true);
+    const copy2 = await takeWhenDue(run, 'a', clock); // the slow newcomer's lease, after its slack
+    expect(copy2.batches).toEqual(slow.batches);
+    expect(run.submit('a', answer(run, copy2, n)).ok).toBe(true);
+    expect(run.version).toBe(3);
+    // step 4: the first hoarder, a suspect now, takes what the others leave and is beaten again
+    const h = take(run, 'hoarder');
+    for (const w of ['a', 'b']) expect(run.submit(w, answer(run, take(run, w), n)).ok).toBe(true);
+    const copy3 = await takeWhenDue(run, 'a', clock);
+    expect(copy3.batches).toEqual(h.batches);
+    expect(run.submit('a', answer(run, copy3, n)).ok).toBe(true);
+    expect(run.workers.get('hoarder')).toMatchObject({ beaten: 3, strikes: 1 });
+    // the straggler answers its beaten lease late, which shows it was working: no strike
+    expect((run.submit('slow', answer(run, slow, n)) as Refusal).code).toBe('duplicate');
+    expect(run.workers.get('slow')).toMatchObject({ beaten: 1, strikes: 0 });
+    run.dispose();
+  });
+
+  it('a worker beaten while it fetched the next weights (it skips that lease and asks holding them) is not struck', async () => {
+    const clock = { t: 0 };
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 60, ban_after: 1 } }), clock);
+    const n = run.layout.size;
+    for (const w of ['fetcher', 'a']) join(run, w);
+    take(run, 'fetcher'); // then its weights download is slow, every time
+    for (let step = 0; step < 3; step++) {
+      expect(run.submit('a', answer(run, take(run, 'a'), n)).ok).toBe(true);
+      const copy = await takeWhenDue(run, 'a', clock);
+      expect(run.submit('a', answer(run, copy, n)).ok).toBe(true);
+      expect(run.version).toBe(step + 1);
+      // it now holds the new weights, sees its lease is for the old ones, skips it and asks again
+      expect(run.lease('fetcher', run.version)).toMatchObject({ ok: true, lease: expect.any(Object) });
+    }
+    expect(run.workers.get('fetcher')!.beaten).toBe(3);
+    expect(run.workers.get('fetcher')!.strikes).toBe(0);
+    run.dispose();
+  });
+
+  it('queued batches go to workers with a record first: a stranger waits while enough of them are idle', () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 8, lease_timeout_s: 60 } }));
+    const n = run.layout.size;
+    for (const w of ['g1', 'g2']) join(run, w);
+    const first = ['g1', 'g2'].map((w) => [w, take(run, w)] as const);
+    for (const [w, l] of first) expect(run.submit(w, answer(run, l, n)).ok).toBe(true);
+    expect(run.version).toBe(1);
+    join(run, 'stranger');
+    const r = run.lease('stranger');
+    expect(r).toMatchObject({ ok: true, wait: expect.any(Number), why: expect.stringMatching(/with a record/) });
+    const l1 = take(run, 'g1');
+    // one batch left and one idle worker with a record: the stranger still waits; once g2 is busy it is not deferred
+    expect(run.lease('stranger')).toMatchObject({ ok: true, wait: expect.any(Number) });
+    const l2 = take(run, 'g2');
+    expect(l2.batches).not.toEqual(l1.batches);
     run.dispose();
   });
 });
