@@ -281,12 +281,19 @@ export class SimWorker {
     return d;
   }
 
-  /** the weights of version v, downloaded; false if the run moved past v */
-  async sync(v: number): Promise<boolean> {
+  /**
+   * the weights of version v, downloaded; false if the run moved past v (then, as the real loop, it takes the version
+   * the run is at, so its next lease request says it holds current weights)
+   */
+  async sync(v: number, passed = false): Promise<boolean> {
     if (this.version === v) return true;
     const res = await fetch(new URL(weightsPath(this.o.runId, this.run!.epoch, v), this.o.url));
     const body = await res.arrayBuffer();
-    if (res.status === 404) return false;
+    if (res.status === 404) {
+      const now = passed ? undefined : (JSON.parse(new TextDecoder().decode(body)) as { version?: number }).version;
+      if (typeof now === 'number' && now > v && now > this.version) await this.sync(now, true);
+      return false;
+    }
     if (res.status !== 200) throw new Error(`weights v${v}: HTTP ${res.status}`);
     this.version = v;
     this.params = new Float32Array(body);

@@ -70,6 +70,16 @@ export interface IdentityStore {
   save(token: string): void;
 }
 
+/** the version a weights 404 says the run is at ({error, version}), if it says */
+function currentVersion(body: Uint8Array): number | undefined {
+  try {
+    const v = (JSON.parse(new TextDecoder().decode(body)) as { version?: unknown }).version;
+    return typeof v === 'number' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
 class SessionEnded extends Error {}
@@ -297,12 +307,18 @@ export class Worker {
   }
 
   /** make the model's weights version `v` (unless the coordinator has moved past it: then the lease is lost anyway) */
-  private async syncWeights(run: RunInfo, v: number): Promise<void> {
+  private async syncWeights(run: RunInfo, v: number, passed = false): Promise<void> {
     if (this.version === v) return;
     const path = weightsPath(run.runId, run.epoch, v);
     const r = await (this.prefetch?.version === v ? this.prefetch.reply : this.get(path));
     this.prefetch = undefined;
-    if (r.status === 404 && this.ended === undefined) return; // gone: the run is past v (or restarted: the socket says so)
+    if (r.status === 404 && this.ended === undefined) {
+      // gone: the run is past v (the lease is lost). Take the version it is at now, so the next lease request says
+      // this worker holds current weights (the run tells a straggler from a hoarder by that) and starts at once
+      const now = passed ? undefined : currentVersion(r.bytes);
+      if (now !== undefined && now > v && now > this.version) await this.syncWeights(run, now, true);
+      return;
+    }
     if (r.status !== 200) throw new Error(`weights ${path}: HTTP ${r.status}`);
     if (r.bytes.byteLength !== run.paramCount * 4) throw new Error(`weights ${path}: ${r.bytes.byteLength} bytes, expected ${run.paramCount * 4}`);
     // fetch's body is its own ArrayBuffer from offset 0: aligned for the view (little-endian, as every WebGPU host)
