@@ -204,7 +204,7 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    worker (not back to the sender: 31278a3). A second outlier for the batch used to be taken, clipped to the screen's cap, with no
    strike, so the other attacker could get 16 of their 1000× gradients in. Now the second is refused too and the batch waits for a
    third opinion, preferably from a worker with a record on another network: a normal answer strikes both senders, a third outlier
-   is an honest spike, taken clipped, nobody blamed. ${twice ? `outlier-twice: ${twice.applied} of the attackers' answers applied; ${twice.outliersClipped} gradients taken clipped in the whole run` : 'see outlier-twice'}.
+   is an honest spike, taken clipped, nobody blamed. ${twice ? `outlier-twice: ${twice.applied} of the attackers' answers applied; gradients taken clipped in the whole run (honest spikes): ${twice.outliersClipped}` : 'see outlier-twice'}.
 5. **Fixed: a ban lasted one connection.** Volunteers carry an identity token the coordinator signs (HMAC; coordinator/swarm/identity.ts)
    and present it at every hello (the page keeps it in localStorage, the Node worker in memory and \`--identity-file\`); a run keeps
    strikes, passed checks, probation and bans under it, and in \`runs/<id>/state.json\` across a restart (tests/swarm/identity.test.ts:
@@ -238,8 +238,8 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    each of its leases costs the run a second copy. A hoarder that claims the newest weights in its lease requests is not struck (an
    honest worker whose lease was beaten while it fetched them says the same): it still costs each hoarded step a backup after 3× the
    usual turnaround; and a hoarder with a new identity from a network not seen hoarding before costs its first step a newcomer's
-   slack (a quarter of lease_timeout_s). The defences cost compute: in the clean run ${m.clean.spotChecks.passed + m.clean.spotChecks.failed} batches of ${s.steps * s.accum} were spot-checked (half sampled, the
-   rest probation), ${m.clean.spotChecks.confirmed} of them confirmed by a third copy, and it took ${m.clean.seconds.toFixed(1)} s (1.9 s in the report before
+   slack (a quarter of lease_timeout_s). The defences cost compute: in the clean run ${m.clean.spotChecks.passed + m.clean.spotChecks.failed} batches of ${s.steps * s.accum} were spot-checked (a sampled half, and
+   every probation lease), ${m.clean.spotChecks.confirmed} of them confirmed by a third copy, and it took ${m.clean.seconds.toFixed(1)} s (1.9 s in the report before
    probation and confirmations); honest workers' late answers refused as duplicates (a backup answered first) in the clean run
    and the attacks: ${honestDuplicates}.
 `;
