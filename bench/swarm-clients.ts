@@ -44,9 +44,9 @@ async function stop(): Promise<void> {
   stopping = true;
   for (const w of sims) w.close();
   await Promise.race([Promise.allSettled(loops), new Promise((ok) => setTimeout(ok, 2000))]);
-  const stats: SimStats = { accepted: 0, evals: 0, waits: 0, gradBytes: 0, weightBytes: 0, fetchMs: [] };
+  const stats: SimStats = { accepted: 0, evals: 0, waits: 0, gradBytes: 0, lost: 0, weightBytes: 0, fetchMs: [] };
   for (const { stats: w } of sims) {
-    for (const k of ['accepted', 'evals', 'waits', 'gradBytes', 'weightBytes'] as const) stats[k] += w[k];
+    for (const k of ['accepted', 'evals', 'waits', 'gradBytes', 'lost', 'weightBytes'] as const) stats[k] += w[k];
     stats.fetchMs.push(...w.fetchMs);
   }
   send({ type: 'stopped', stats });

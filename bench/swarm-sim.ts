@@ -26,6 +26,8 @@ export interface SimStats {
   waits: number;
   /** gradient bytes submitted (the Float32Array's, without framing) */
   gradBytes: number;
+  /** answers refused as duplicate, expired or stale (another copy of the lease answered first, or the step closed) */
+  lost: number;
   /** weights bytes downloaded, and ms from each 'version' notice to its weights downloaded */
   weightBytes: number;
   fetchMs: number[];
@@ -42,7 +44,7 @@ export async function connectSim(url: string, timeoutMs = 30_000): Promise<SimSo
 }
 
 export class SimWorker {
-  readonly stats: SimStats = { accepted: 0, evals: 0, waits: 0, gradBytes: 0, weightBytes: 0, fetchMs: [] };
+  readonly stats: SimStats = { accepted: 0, evals: 0, waits: 0, gradBytes: 0, lost: 0, weightBytes: 0, fetchMs: [] };
   /** the newest weights version announced (the join's, then the 'version' notices) */
   version: number;
   /** the version whose weights this worker downloaded, and a download in progress */
@@ -103,7 +105,15 @@ export class SimWorker {
     const base = { runId: this.runId, leaseId: r.lease.leaseId, version: r.lease.version, computeMs: 0 };
     const train = r.lease.kind === 'train';
     const s = await ask(this.socket, 'submit', train ? { ...base, loss, grads } : { ...base, losses: r.lease.batches.map(() => loss) }, this.ackTimeoutMs);
-    if (!s.ok) throw new Error(`submission refused: ${s.code}: ${s.reason}`);
+    if (!s.ok) {
+      // a backup copy of this lease answered first (the run backs up leases out past 3× their holder's pace), or the
+      // step closed without it: work lost to the swarm's straggler insurance, not an error
+      if (s.code === 'duplicate' || s.code === 'expired' || s.code === 'stale') {
+        this.stats.lost++;
+        return 'submitted';
+      }
+      throw new Error(`submission refused: ${s.code}: ${s.reason}`);
+    }
     if (train) {
       this.stats.accepted++;
       this.stats.gradBytes += grads.byteLength;
@@ -161,7 +171,17 @@ export class SimWorker {
  * coordinator sends every byte as it would to a real worker, and the clients, which share the machine's cores with
  * it, spend less CPU than fetch() gathering the body into one ArrayBuffer
  */
-function drain(url: URL): Promise<{ status: number; bytes: number }> {
+async function drain(url: URL): Promise<{ status: number; bytes: number }> {
+  // a kept-alive connection the server closed while idle (keepAliveTimeout, 5 s; a 10M step can take longer) fails
+  // the request that reuses it: once more on a fresh one
+  try {
+    return await drainOnce(url);
+  } catch {
+    return drainOnce(url);
+  }
+}
+
+function drainOnce(url: URL): Promise<{ status: number; bytes: number }> {
   return new Promise((ok, fail) => {
     const req = get(url, { agent: keepAlive }, (res) => {
       let bytes = 0;

@@ -173,8 +173,16 @@ async function measureConfig(entries: { coordinator: string; clients: string }, 
     for (const f of failures) f.catch(() => {});
     const stats = await Promise.all(stopped);
     row.clients = stats.reduce<SimStats>(
-      (a, { stats: s }) => ({ accepted: a.accepted + s.accepted, evals: a.evals + s.evals, waits: a.waits + s.waits, gradBytes: a.gradBytes + s.gradBytes, weightBytes: a.weightBytes + s.weightBytes, fetchMs: [...a.fetchMs, ...s.fetchMs] }),
-      { accepted: 0, evals: 0, waits: 0, gradBytes: 0, weightBytes: 0, fetchMs: [] },
+      (a, { stats: s }) => ({
+        accepted: a.accepted + s.accepted,
+        evals: a.evals + s.evals,
+        waits: a.waits + s.waits,
+        gradBytes: a.gradBytes + s.gradBytes,
+        lost: a.lost + s.lost,
+        weightBytes: a.weightBytes + s.weightBytes,
+        fetchMs: [...a.fetchMs, ...s.fetchMs],
+      }),
+      { accepted: 0, evals: 0, waits: 0, gradBytes: 0, lost: 0, weightBytes: 0, fetchMs: [] },
     );
   } catch (e) {
     row.error = (e as Error).message;
@@ -239,7 +247,7 @@ function printRow(row: Row): void {
   console.log(
     `  ${tag}: ${fmt(f.stepsPerSec, 2)} steps/s, ingest ${fmt(f.ingestMBps, 0)} MB/s (${fmt(f.ingestPerCpu, 0)} MB per coordinator CPU-s), ` +
       `overhead p50 ${fmt(f.overhead.p50)} ms (max ${fmt(f.overhead.max)}: last submit ${fmt(f.close)} + clip/AdamW ${fmt(f.aggregate)} + publish ${fmt(f.publish)}), ` +
-      `weights download p50 ${fmt(f.download.p50)} ms (p90 ${fmt(f.download.p90)}), ` +
+      `weights download p50 ${fmt(f.download.p50)} ms (p90 ${fmt(f.download.p90)}), answers lost to backup copies ${row.clients?.lost ?? '?'} of ${(row.clients?.accepted ?? 0) + (row.clients?.lost ?? 0)}, ` +
       `coordinator CPU ${fmt(f.cpuShare * 100, 0)} %, peak RSS ${mib(row.result.rssPeak)} = idle ${mib(row.result.rssIdle)} + ${fmt(f.ratio)} × model ` +
       `(at the end: RSS ${mib(row.result.rssEnd)}, JS heap ${mib(row.result.heapUsedEnd)}, ArrayBuffers ${mib(row.result.arrayBuffersEnd)} of which ${mib(row.result.buffers.pooledBytes)} ` +
       `pooled gradient buffers; ${row.result.buffers.reused} of ${row.result.buffers.taken} gradient buffers recycled; ${f.steps} steps; ` +

@@ -257,8 +257,12 @@ export class Worker {
 
   /** GET a path of the coordinator: its status and body */
   private async get(path: string): Promise<{ status: number; bytes: Uint8Array }> {
-    const r = await fetch(new URL(path, this.o.coordinatorUrl));
-    return { status: r.status, bytes: new Uint8Array(await r.arrayBuffer()) };
+    const once = async () => {
+      const r = await fetch(new URL(path, this.o.coordinatorUrl));
+      return { status: r.status, bytes: new Uint8Array(await r.arrayBuffer()) };
+    };
+    // a kept-alive connection the server closed while idle fails the request that reuses it: once more, not a new session
+    return once().catch(once);
   }
 
   private async work(run: RunInfo): Promise<void> {
