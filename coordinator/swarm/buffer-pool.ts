@@ -10,10 +10,13 @@ export class BufferPool {
   taken = 0;
   reused = 0;
 
-  /** sizes: the byte lengths worth keeping (the runs' gradients); at most perSize buffers of each wait in the pool */
+  /**
+   * sizes: the byte lengths worth keeping (the runs' gradients); at most perSize() buffers of each wait in the pool
+   * (the coordinator: as many as its ingest gate lets arrive at once, so a step's uploads all land in recycled buffers)
+   */
   constructor(
     private readonly sizes: () => Iterable<number>,
-    private readonly perSize = 2,
+    private readonly perSize: () => number = () => 2,
   ) {}
 
   /** an ArrayBuffer of exactly n bytes: a recycled one if there is one (its old contents are overwritten by the caller) */
@@ -30,7 +33,7 @@ export class BufferPool {
     if (![...this.sizes()].includes(n)) return;
     let list = this.free.get(n);
     if (!list) this.free.set(n, (list = []));
-    if (list.length < this.perSize && !list.includes(b)) list.push(b);
+    if (list.length < this.perSize() && !list.includes(b)) list.push(b);
   }
 
   /** bytes waiting in the pool */

@@ -162,7 +162,10 @@ export class Coordinator {
   private readonly startedAt = Date.now();
   private readonly records = new Map<string, RunRecord>();
   /** gradients' buffers, recycled once a run has taken what it keeps */
-  readonly gradientBuffers = new BufferPool(() => [...this.runs.values()].map((r) => r.layout.size * 4));
+  readonly gradientBuffers = new BufferPool(
+    () => [...this.runs.values()].map((r) => r.layout.size * 4),
+    () => this.ingest.slots + 1,
+  );
   /** the largest packet a worker may announce: its largest run's gradient (raised as runs are added) */
   private readonly parserLimits: ParserLimits = { maxPacketBytes: 1 << 20, allocate: (n) => this.gradientBuffers.take(n) };
   /** weights downloads in flight, by the params array's buffer they send */
