@@ -6,7 +6,8 @@
 //   They are handed out as leases (batches_per_lease each) on weights version s; the gradients that come back
 //   (each the sum over its lease's batches of every batch's mean-loss gradient) are added into one sum as they
 //   arrive (memory O(model), not O(workers × model)). When all A batches are in, the step closes: clipGrads(sum,
-//   grad_clip, A), AdamW at learningRate(s) on the CPU, version = s + 1, and the new weights are broadcast.
+//   grad_clip, A), AdamW at learningRate(s) on the CPU, version = s + 1, and the new weights are published (served at
+//   GET weights/…, announced by a 'version' notice).
 //
 // Every batch of a step is applied once: a lease id is counted once; a lease that times out or whose worker
 // leaves goes back to the queue (and a late answer to it is refused as expired); a refused submission (bad shape,
