@@ -3,7 +3,8 @@
 // lease and submit as fast as the coordinator lets them until 'stop'.
 //
 // IPC: parent → {type:'start', url, runId, workers, seed}, {type:'go'}, {type:'stop'};
-// child → {type:'joined', workers}, {type:'stopped', stats}, {type:'error', message}.
+// child → {type:'joined', workers}, {type:'stopped', stats, cpuMs, wallMs}, {type:'error', message}: cpuMs, wallMs from
+// 'go' to 'stop' (the clients share the machine's cores with the coordinator: what they take, it cannot have).
 import { randomGradient, SimWorker, type SimStats } from './swarm-sim.ts';
 
 export interface ClientsStart {
@@ -22,6 +23,8 @@ let sims: SimWorker[] = [];
 let stopping = false;
 let loops: Promise<void>[] = [];
 let grads: Float32Array<ArrayBuffer> | undefined;
+let cpu0 = process.cpuUsage();
+let t0 = 0;
 
 async function start(m: ClientsStart): Promise<void> {
   for (let i = 0; i < m.workers; i++) {
@@ -33,6 +36,8 @@ async function start(m: ClientsStart): Promise<void> {
 }
 
 function go(): void {
+  cpu0 = process.cpuUsage();
+  t0 = performance.now();
   loops = sims.map((w) =>
     w.run(grads!, () => stopping).catch((e: Error) => {
       if (!stopping) send({ type: 'error', message: `${w.workerId}: ${e.message}` });
@@ -42,6 +47,8 @@ function go(): void {
 
 async function stop(): Promise<void> {
   stopping = true;
+  const cpu = process.cpuUsage(cpu0);
+  const wallMs = performance.now() - t0;
   for (const w of sims) w.close();
   await Promise.race([Promise.allSettled(loops), new Promise((ok) => setTimeout(ok, 2000))]);
   const stats: SimStats = { accepted: 0, evals: 0, waits: 0, gradBytes: 0, lost: 0, weightBytes: 0, fetchMs: [] };
@@ -49,7 +56,7 @@ async function stop(): Promise<void> {
     for (const k of ['accepted', 'evals', 'waits', 'gradBytes', 'lost', 'weightBytes'] as const) stats[k] += w[k];
     stats.fetchMs.push(...w.fetchMs);
   }
-  send({ type: 'stopped', stats });
+  send({ type: 'stopped', stats, cpuMs: (cpu.user + cpu.system) / 1000, wallMs });
   sims = [];
   process.disconnect?.();
 }

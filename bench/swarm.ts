@@ -72,6 +72,8 @@ interface Row {
   clientProcs: number;
   result?: MeasureResult;
   clients?: SimStats;
+  /** cores the client processes used while running (CPU time / wall time, summed over the processes) */
+  clientsCpu?: number;
   error?: string;
 }
 
@@ -168,10 +170,12 @@ async function measureConfig(entries: { coordinator: string; clients: string }, 
     const failures = clients.map((c, p) => next<never>(c, 'never', 24 * 3600_000, `client process ${p + 1}`));
     for (const c of clients) c.send({ type: 'go' });
     row.result = (await Promise.race([result, ...failures])).result;
-    const stopped = clients.map((c, p) => next<{ stats: SimStats }>(c, 'stopped', 30_000, `client process ${p + 1}`));
+    const stopped = clients.map((c, p) => next<{ stats: SimStats; cpuMs: number; wallMs: number }>(c, 'stopped', 30_000, `client process ${p + 1}`));
     for (const c of clients) c.send({ type: 'stop' });
     for (const f of failures) f.catch(() => {});
     const stats = await Promise.all(stopped);
+    // the client processes' CPU share (cores) over their go → stop window
+    row.clientsCpu = stats.reduce((a, s) => a + s.cpuMs / Math.max(1, s.wallMs), 0);
     row.clients = stats.reduce<SimStats>(
       (a, { stats: s }) => ({
         accepted: a.accepted + s.accepted,
@@ -248,7 +252,7 @@ function printRow(row: Row): void {
     `  ${tag}: ${fmt(f.stepsPerSec, 2)} steps/s, ingest ${fmt(f.ingestMBps, 0)} MB/s (${fmt(f.ingestPerCpu, 0)} MB per coordinator CPU-s), ` +
       `overhead p50 ${fmt(f.overhead.p50)} ms (max ${fmt(f.overhead.max)}: last submit ${fmt(f.close)} + clip/AdamW ${fmt(f.aggregate)} + publish ${fmt(f.publish)}), ` +
       `weights download p50 ${fmt(f.download.p50)} ms (p90 ${fmt(f.download.p90)}), answers lost to backup copies ${row.clients?.lost ?? '?'} of ${(row.clients?.accepted ?? 0) + (row.clients?.lost ?? 0)}, ` +
-      `coordinator CPU ${fmt(f.cpuShare * 100, 0)} %, peak RSS ${mib(row.result.rssPeak)} = idle ${mib(row.result.rssIdle)} + ${fmt(f.ratio)} × model ` +
+      `coordinator CPU ${fmt(f.cpuShare * 100, 0)} %, simulated workers' CPU ${fmt((row.clientsCpu ?? NaN) * 100, 0)} %, peak RSS ${mib(row.result.rssPeak)} = idle ${mib(row.result.rssIdle)} + ${fmt(f.ratio)} × model ` +
       `(at the end: RSS ${mib(row.result.rssEnd)}, JS heap ${mib(row.result.heapUsedEnd)}, ArrayBuffers ${mib(row.result.arrayBuffersEnd)} of which ${mib(row.result.buffers.pooledBytes)} ` +
       `pooled gradient buffers; ${row.result.buffers.reused} of ${row.result.buffers.taken} gradient buffers recycled; ${f.steps} steps; ` +
       `uploads paused by the ingest gate ${row.result.gatePaused}, let in after waiting ${row.result.gateOverdue})`,
@@ -352,6 +356,8 @@ function markdown(
     '  per-connection message limit (50/s) is lifted: one fast worker on the 1M model leases and submits more often than that.',
     '- Ingest: gradient bytes received by the coordinator / wall time of the measured steps (MB = 10⁶ bytes); "per CPU-s": the same bytes per',
     '  second of coordinator CPU time (the clients share the 2 cores, so wall-clock rates are lower than the coordinator alone could do).',
+    '  "Simulated workers\' CPU": the client processes\' CPU time over their running time, in cores (100 % = one core); the coordinator and',
+    '  they share the machine\'s cores, so on 2 cores their sum caps near 200 %.',
     '- Overhead: the last chunk of the gradient that completes a step (as ws delivered it) → the new weights published, median and max over the',
     '  steps; split into the last submit (socket.io decode, validation, one pass for the finite check and the norm screen, the sum), clip + AdamW',
     '  (StepRecord.aggregateMs), and publish: the run\'s new weights array handed to GET weights/<run>/<epoch>/<version>.bin (no copy) and the',
@@ -369,18 +375,18 @@ function markdown(
   );
   if (!rows.length) L.push('Simulated workers: not run (`--only` left them out).');
   else L.push(
-    `| model | workers | steps | steps/s | ingest MB/s | MB per coordinator CPU-s | overhead p50 (max) ms | ${BREAKDOWN} | weights download p50 (p90) ms | coordinator CPU | peak RSS | (peak − idle) / model | uploads paused (let in after 10 s) |`,
+    `| model | workers | steps | steps/s | ingest MB/s | MB per coordinator CPU-s | overhead p50 (max) ms | ${BREAKDOWN} | weights download p50 (p90) ms | coordinator CPU | simulated workers' CPU | peak RSS | (peak − idle) / model | uploads paused (let in after 10 s) |`,
   );
-  if (rows.length) L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |');
+  if (rows.length) L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     if (!r.result) {
-      L.push(`| ${r.size} | ${r.workers} | failed: ${r.error?.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 200)} | | | | | | | | | | |`);
+      L.push(`| ${r.size} | ${r.workers} | failed: ${r.error?.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 200)} | | | | | | | | | | | |`);
       continue;
     }
     const f = figures(r.result, r.clients);
     L.push(
       `| ${r.size} | ${r.workers} | ${f.steps} | ${fmt(f.stepsPerSec, 2)} | ${fmt(f.ingestMBps, 0)} | ${fmt(f.ingestPerCpu, 0)} | ${fmt(f.overhead.p50)} (${fmt(f.overhead.max)}) | ` +
-        `${fmt(f.close)} · ${fmt(f.aggregate)} · ${fmt(f.publish)} | ${fmt(f.download.p50)} (${fmt(f.download.p90)}) | ${fmt(f.cpuShare * 100, 0)} % | ${mib(r.result.rssPeak)} | ${fmt(f.ratio)} | ${r.result.gatePaused} (${r.result.gateOverdue}) |`,
+        `${fmt(f.close)} · ${fmt(f.aggregate)} · ${fmt(f.publish)} | ${fmt(f.download.p50)} (${fmt(f.download.p90)}) | ${fmt(f.cpuShare * 100, 0)} % | ${fmt((r.clientsCpu ?? NaN) * 100, 0)} % | ${mib(r.result.rssPeak)} | ${fmt(f.ratio)} | ${r.result.gatePaused} (${r.result.gateOverdue}) |`,
     );
   }
   const before = m.previous && rows.filter((r) => r.result && m.previous!.rows.has(`${r.size} × ${r.workers}`));
