@@ -117,22 +117,27 @@ const credited = (run: SwarmRun, id: string) => {
   return s ? s.leases + s.evalLeases : 0;
 };
 
+/** after the deaths, the run to its end: how many died, whether their leases came back (and how fast), and any credit they kept */
+async function diedDuringRun(ctx: FaultContext, workers: SimWorker[], out: { workerId: string; releasedMs: number }[]) {
+  await until(() => !running(ctx.run), 60_000);
+  return {
+    workers,
+    observed: {
+      deaths: out.length,
+      released: out.every((d) => Number.isFinite(d.releasedMs)),
+      maxReleaseMs: Math.round(Math.max(0, ...out.map((d) => d.releasedMs))),
+      creditedToDead: out.reduce((a, d) => a + credited(ctx.run, d.workerId), 0),
+    },
+  };
+}
+
 export const FAULTS: Fault[] = [
   {
     name: 'dies-before-upload',
     tried: 'three volunteers each take a lease, compute it and die (TCP connection destroyed, no close handshake) before sending it',
     async act(ctx) {
       const { workers, out } = await deaths(ctx, 3, 'dies-before', async (w) => w.die());
-      await until(() => !running(ctx.run), 60_000);
-      return {
-        workers,
-        observed: {
-          deaths: out.length,
-          released: out.every((d) => Number.isFinite(d.releasedMs)),
-          maxReleaseMs: Math.round(Math.max(0, ...out.map((d) => d.releasedMs))),
-          creditedToDead: out.reduce((a, d) => a + credited(ctx.run, d.workerId), 0),
-        },
-      };
+      return diedDuringRun(ctx, workers, out);
     },
   },
   {
@@ -152,16 +157,7 @@ export const FAULTS: Fault[] = [
         await sleep(50); // let the half frame reach the coordinator before the connection goes
         ws._socket.destroy();
       });
-      await until(() => !running(ctx.run), 60_000);
-      return {
-        workers,
-        observed: {
-          deaths: out.length,
-          released: out.every((d) => Number.isFinite(d.releasedMs)),
-          maxReleaseMs: Math.round(Math.max(0, ...out.map((d) => d.releasedMs))),
-          creditedToDead: out.reduce((a, d) => a + credited(ctx.run, d.workerId), 0),
-        },
-      };
+      return diedDuringRun(ctx, workers, out);
     },
   },
   {
