@@ -134,6 +134,22 @@ export interface RunInfo {
  */
 export const weightsPath = (runId: string, epoch: string, version: number): string => `weights/${encodeURIComponent(runId)}/${epoch}/${version}.bin`;
 
+/** the body of a weights GET's 404: why, and the version the run is at (absent when this coordinator has no such run or epoch) */
+export interface WeightsGone {
+  error: string;
+  version?: number;
+}
+
+/** the version a weights 404 names (a worker takes that one next), if its body names one */
+export function goneVersion(body: Uint8Array | ArrayBuffer): number | undefined {
+  try {
+    const v = (JSON.parse(new TextDecoder().decode(body)) as Partial<WeightsGone>).version;
+    return typeof v === 'number' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export type JoinReply = { ok: true; run: RunInfo; version: number } | Refusal;
 
 export interface Lease {

@@ -3,7 +3,7 @@
 // and a fresh honest client able to join.
 import type { SwarmRun } from '../../coordinator/swarm/run.ts';
 import { modelLoss } from '../../shared/models/reference/index.ts';
-import { PROTOCOL_VERSION, weightsPath, type JoinReply } from '../../shared/protocol.ts';
+import { goneVersion, PROTOCOL_VERSION, weightsPath, type JoinReply } from '../../shared/protocol.ts';
 import { tensor } from '../../shared/tensor.ts';
 import { connected, openSocket, sleep } from './sim.ts';
 
@@ -84,9 +84,9 @@ export async function freshClientJoins(url: string, runId: string, paramCount: n
     for (let v = join.version, tries = 0; tries < 5; tries++) {
       const w = await fetch(new URL(weightsPath(runId, join.run.epoch, v), url));
       if (w.status === 200) return (await w.arrayBuffer()).byteLength === paramCount * 4;
-      const gone = (await w.json()) as { version?: number };
-      if (w.status !== 404 || typeof gone.version !== 'number') return false;
-      v = gone.version;
+      const now = goneVersion(await w.arrayBuffer());
+      if (w.status !== 404 || now === undefined) return false;
+      v = now;
     }
     return false;
   } catch {

@@ -11,6 +11,7 @@ import { TokenDataset } from '../../shared/data/dataset.ts';
 import type { ModelConfig } from '../../shared/models/config.ts';
 import { modelLoss, modelLossAndGrads } from '../../shared/models/reference/index.ts';
 import {
+  goneVersion,
   PROTOCOL_VERSION,
   type ClientToServerEvents,
   type JoinReply,
@@ -290,8 +291,8 @@ export class SimWorker {
     const res = await fetch(new URL(weightsPath(this.o.runId, this.run!.epoch, v), this.o.url));
     const body = await res.arrayBuffer();
     if (res.status === 404) {
-      const now = passed ? undefined : (JSON.parse(new TextDecoder().decode(body)) as { version?: number }).version;
-      if (typeof now === 'number' && now > v && now > this.version) await this.sync(now, true);
+      const now = passed ? undefined : goneVersion(body);
+      if (now !== undefined && now > v && now > this.version) await this.sync(now, true);
       return false;
     }
     if (res.status !== 200) throw new Error(`weights v${v}: HTTP ${res.status}`);

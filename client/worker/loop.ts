@@ -7,6 +7,7 @@ import type { Socket } from 'socket.io-client';
 import { TokenDataset } from '../../shared/data/dataset.ts';
 import { isGpt } from '../../shared/models/config.ts';
 import {
+  goneVersion,
   PROTOCOL_VERSION,
   type ClientToServerEvents,
   type Hello,
@@ -68,16 +69,6 @@ export interface WorkerOptions {
 export interface IdentityStore {
   load(): string | undefined;
   save(token: string): void;
-}
-
-/** the version a weights 404 says the run is at ({error, version}), if it says */
-function currentVersion(body: Uint8Array): number | undefined {
-  try {
-    const v = (JSON.parse(new TextDecoder().decode(body)) as { version?: unknown }).version;
-    return typeof v === 'number' ? v : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
@@ -319,7 +310,7 @@ export class Worker {
     if (r.status === 404 && this.ended === undefined) {
       // gone: the run is past v (the lease is lost). Take the version it is at now, so the next lease request says
       // this worker holds current weights (the run tells a straggler from a hoarder by that) and starts at once
-      const now = passed ? undefined : currentVersion(r.bytes);
+      const now = passed ? undefined : goneVersion(r.bytes);
       if (now !== undefined && now > v && now > this.version) await this.syncWeights(run, now, true);
       return;
     }

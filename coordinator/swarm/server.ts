@@ -24,6 +24,7 @@ import {
   type RunStatus,
   type ServerToClientEvents,
   type TokenFile,
+  type WeightsGone,
 } from '../../shared/protocol.ts';
 import type { RunConfig } from '../../shared/train/run-config.ts';
 import { GRADSWARM_VERSION } from '../../shared/models/checkpoint.ts';
@@ -698,8 +699,9 @@ export class Coordinator {
     if (w) {
       const runId = decodeURIComponent(w[1]);
       const f = this.weightFiles.get(runId);
-      if (!f || f.epoch !== w[2]) return this.json(res, 404, { error: `run '${runId}' has no weights of epoch ${w[2]} here (the coordinator restarted, or no such run): join again` });
-      if (Number(w[3]) !== f.version) return this.json(res, 404, { error: `version ${w[3]} of run '${runId}' is gone: the run is at version ${f.version}`, version: f.version });
+      const gone = (body: WeightsGone) => this.json(res, 404, body);
+      if (!f || f.epoch !== w[2]) return gone({ error: `run '${runId}' has no weights of epoch ${w[2]} here (the coordinator restarted, or no such run): join again` });
+      if (Number(w[3]) !== f.version) return gone({ error: `version ${w[3]} of run '${runId}' is gone: the run is at version ${f.version}`, version: f.version });
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': f.body.byteLength, 'cache-control': 'public, max-age=31536000, immutable' });
       if (method === 'HEAD') return void res.end();
       // the run does not write into this version's array while its downloads are going out (SwarmRun inUse)
