@@ -8,7 +8,14 @@
 // loop sleeps the coordinator's hint (100 ms + 50 ms per lease out, up to 2.1 s); the simulated worker leases again
 // as soon as the next weights arrive (or the hint runs out), so the benchmark measures the coordinator, not the
 // polling interval.
-import { Agent, get } from 'node:http';
+//
+// The simulated workers share the machine's cores with the coordinator they measure, so they spend as little CPU as
+// the protocol lets them: their websocket frames carry a zero mask (RFC 6455 masks every client frame; a zero mask
+// leaves the bytes as they are, so ws skips the XOR here, while the coordinator unmasks them as it would a browser's),
+// and they download weights with a minimal HTTP/1.1 GET that reads into one reused buffer (node:http hands every
+// 64 KiB read to the parser as a new Buffer, whose garbage cost the workers a tenth of their CPU).
+import { transports } from 'engine.io-client';
+import { connect, type Socket as NetSocket } from 'node:net';
 import { io, type Socket } from 'socket.io-client';
 import { parser } from '../shared/codec.ts';
 import { PROTOCOL_VERSION, weightsPath, type ClientToServerEvents, type Lease, type ServerToClientEvents } from '../shared/protocol.ts';
@@ -33,9 +40,16 @@ export interface SimStats {
   fetchMs: number[];
 }
 
+/** engine.io's Node websocket transport, with frames masked by zeros (what ws then does not XOR) */
+class ZeroMaskWebSocket extends transports.websocket {
+  override createSocket(uri: string, protocols: string | string[] | undefined, opts: Record<string, unknown>) {
+    return super.createSocket(uri, protocols, { ...opts, generateMask: (mask: Uint8Array) => mask.fill(0) });
+  }
+}
+
 /** a connected socket.io client (websocket only, msgpack frames, no reconnection) */
 export async function connectSim(url: string, timeoutMs = 30_000): Promise<SimSocket> {
-  const s = io(url, { parser, transports: ['websocket'], reconnection: false, forceNew: true, timeout: timeoutMs }) as SimSocket;
+  const s = io(url, { parser, transports: [ZeroMaskWebSocket], reconnection: false, forceNew: true, timeout: timeoutMs }) as SimSocket;
   await new Promise<void>((ok, fail) => {
     s.once('connect', () => ok());
     s.once('connect_error', (e) => fail(new Error(`cannot connect to ${url}: ${e.message}`)));
@@ -168,31 +182,118 @@ export class SimWorker {
 
 /**
  * GET url and count its body's bytes without keeping them (a simulated worker computes nothing on the weights): the
- * coordinator sends every byte as it would to a real worker, and the clients, which share the machine's cores with
- * it, spend less CPU than fetch() gathering the body into one ArrayBuffer
+ * coordinator sends every byte as it would to a real worker
  */
-async function drain(url: URL): Promise<{ status: number; bytes: number }> {
+export async function drain(url: URL): Promise<{ status: number; bytes: number }> {
   // a kept-alive connection the server closed while idle (keepAliveTimeout, 5 s; a 10M step can take longer) fails
   // the request that reuses it: once more on a fresh one
-  try {
-    return await drainOnce(url);
-  } catch {
-    return drainOnce(url);
+  const reused = idle.get(url.host)?.pop();
+  if (reused) {
+    try {
+      return await getOn(reused, url);
+    } catch {
+      /* closed while idle */
+    }
   }
+  return getOn(await open(url), url);
 }
 
-function drainOnce(url: URL): Promise<{ status: number; bytes: number }> {
+/** the longest response head read */
+const MAX_HEAD = 8192;
+/** kept-alive connections, by host */
+const idle = new Map<string, NetSocket[]>();
+/** each connection's response in progress */
+const pending = new WeakMap<NetSocket, Response>();
+
+interface Response {
+  /** the status line and headers, until the blank line */
+  head: string;
+  status: number;
+  /** body bytes still to come (-1 until the head is read) */
+  left: number;
+  bytes: number;
+  ok: (r: { status: number; bytes: number }) => void;
+  fail: (e: Error) => void;
+}
+
+/** a connection to url's host whose reads land in one reused buffer (net's onread) */
+function open(url: URL): Promise<NetSocket> {
   return new Promise((ok, fail) => {
-    const req = get(url, { agent: keepAlive }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => void (bytes += c.byteLength));
-      res.on('end', () => ok({ status: res.statusCode ?? 0, bytes }));
-      res.on('error', fail);
+    const buffer = Buffer.allocUnsafe(1 << 18);
+    const sock = connect({
+      host: url.hostname,
+      port: Number(url.port || 80),
+      onread: {
+        buffer,
+        callback: (n: number, buf: Uint8Array) => {
+          read(sock, buf.subarray(0, n));
+          return true;
+        },
+      },
     });
-    req.on('error', fail);
+    sock.once('connect', () => {
+      sock.off('error', fail);
+      ok(sock);
+    });
+    sock.once('error', fail);
+    sock.on('error', (e) => pending.get(sock)?.fail(e));
+    sock.on('close', () => pending.get(sock)?.fail(new Error('connection closed before the response ended')));
   });
 }
-const keepAlive = new Agent({ keepAlive: true });
+
+function getOn(sock: NetSocket, url: URL): Promise<{ status: number; bytes: number }> {
+  return new Promise((ok, fail) => {
+    const settle = () => pending.delete(sock);
+    pending.set(sock, {
+      head: '',
+      status: 0,
+      left: -1,
+      bytes: 0,
+      ok: (r) => {
+        settle();
+        const list = idle.get(url.host) ?? [];
+        idle.set(url.host, list);
+        list.push(sock);
+        ok(r);
+      },
+      fail: (e) => {
+        settle();
+        sock.destroy();
+        fail(e);
+      },
+    });
+    sock.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n\r\n`);
+  });
+}
+
+/** one read of a connection: the response's head (parsed once whole), then its body counted until Content-Length */
+function read(sock: NetSocket, chunk: Uint8Array): void {
+  const r = pending.get(sock);
+  if (!r) {
+    sock.destroy(); // bytes nobody asked for
+    return;
+  }
+  let body = chunk;
+  if (r.left < 0) {
+    const before = r.head.length;
+    r.head += Buffer.from(chunk.buffer, chunk.byteOffset, Math.min(chunk.length, MAX_HEAD)).toString('latin1');
+    const end = r.head.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (r.head.length >= MAX_HEAD) r.fail(new Error(`no end of the response's head in ${MAX_HEAD} bytes`));
+      return;
+    }
+    body = chunk.subarray(end + 4 - before);
+    const lines = r.head.slice(0, end).split('\r\n');
+    r.status = Number(lines[0].split(' ')[1]);
+    const length = lines.find((l) => /^content-length:/i.test(l));
+    if (!length) return r.fail(new Error(`HTTP ${r.status} without Content-Length: this client reads only sized bodies`));
+    r.left = Number(length.slice(length.indexOf(':') + 1));
+  }
+  r.bytes += body.length;
+  r.left -= body.length;
+  if (r.left === 0) r.ok({ status: r.status, bytes: r.bytes });
+  else if (r.left < 0) r.fail(new Error('more bytes than Content-Length'));
+}
 
 function ask<E extends keyof ClientToServerEvents>(s: SimSocket, event: E, payload: Parameters<ClientToServerEvents[E]>[0], timeoutMs: number): Promise<Reply<E>> {
   const t = s as unknown as { timeout(ms: number): { emitWithAck(e: string, p: unknown): Promise<Reply<E>> } };

@@ -15,7 +15,8 @@
 // Prints each row as it finishes and writes the "Swarm: coordinator ingest and overhead" section of bench/RESULTS.md,
 // with the rows of the section it replaces beside the new ones (before → after) where both measured a configuration.
 // GRADSWARM_BENCH_CPU_PROF=<dir> runs each coordinator child under node --cpu-prof, writing its profile there;
-// GRADSWARM_BENCH_NODE_ARGS adds node options to it (e.g. --trace-gc); GRADSWARM_BENCH_INGEST_BUDGET sets its
+// GRADSWARM_BENCH_CLIENTS_PROF=<dir> does the same for the simulated workers' processes; GRADSWARM_BENCH_NODE_ARGS
+// adds node options to the coordinator child (e.g. --trace-gc); GRADSWARM_BENCH_INGEST_BUDGET sets its
 // ingest gate's budget in bytes (Infinity: no gate).
 import { bundleForNode } from '../client/host/bundle.ts';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -158,7 +159,8 @@ async function measureConfig(entries: { coordinator: string; clients: string }, 
     const { runId } = await added;
     for (let p = 0, first = 0; p < clientProcs; p++) {
       const n = Math.floor(workers / clientProcs) + (p < workers % clientProcs ? 1 : 0);
-      const c = fork(entries.clients, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const cprof = process.env.GRADSWARM_BENCH_CLIENTS_PROF;
+      const c = fork(entries.clients, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: cprof ? ['--cpu-prof', '--cpu-prof-dir', cprof] : [] });
       clients.push(c);
       const start: ClientsStart = { type: 'start', url: ready.url, runId, workers: n, seed: 1 + p, first };
       c.send(start);

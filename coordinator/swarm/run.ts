@@ -34,7 +34,8 @@ import type { RunConfig } from '../../shared/train/run-config.ts';
 import { learningRate } from '../../shared/train/schedule.ts';
 import { optimizerSettings } from '../../client/train/trainer.ts';
 import { Rng } from '../../shared/rng.ts';
-import { centeredClip, coordinateMedian, median, NormScreen, relDistance, sumOfSquares, trimmedMean, type NormHistory } from './robust.ts';
+import { addInto, sumOfSquares } from './gradsum.ts';
+import { centeredClip, coordinateMedian, median, NormScreen, relDistance, trimmedMean, type NormHistory } from './robust.ts';
 import { judge, newCheck, type CheckResult, type JudgeOptions, type SpotCheck } from './spot-check.ts';
 
 export interface WorkerInfo {
@@ -138,27 +139,10 @@ export interface RunSnapshotOptions {
   answering?: (workerId: string) => boolean;
 }
 
-// The two passes over every gradient that arrives (bench/swarm.ts measures them), unrolled by four as V8 does not
-// vectorise: sumOfSquares (./robust.ts), which is the finite check and the norm screen's norm at once, and addInto.
-
-/** index of the first NaN or ±Inf in g, or -1 (only to name the element once sumOfSquares found one) */
+/** index of the first NaN or ±Inf in g, or -1 (only to name the element once the sum of squares found one) */
 function firstNonFinite(g: Float32Array): number {
   for (let k = 0; k < g.length; k++) if (!Number.isFinite(g[k])) return k;
   return -1;
-}
-
-/** sum += g elementwise (same length) */
-function addInto(sum: Float32Array, g: Float32Array): void {
-  const n = sum.length;
-  const m = n & ~3;
-  let i = 0;
-  for (; i < m; i += 4) {
-    sum[i] += g[i];
-    sum[i + 1] += g[i + 1];
-    sum[i + 2] += g[i + 2];
-    sum[i + 3] += g[i + 3];
-  }
-  for (; i < n; i++) sum[i] += g[i];
 }
 
 /** how many recent lease ids are remembered to tell a duplicate or an expired answer from an unknown one */

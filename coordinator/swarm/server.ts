@@ -576,7 +576,8 @@ export class Coordinator {
   // ---- http ------------------------------------------------------------------------------------------------
 
   private json(res: ServerResponse, status: number, body: unknown): void {
-    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(body));
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) }).end(text);
   }
 
   runSummary(r: SwarmRun): RunSummary {

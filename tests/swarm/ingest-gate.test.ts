@@ -119,6 +119,11 @@ describe('ingest gate', () => {
     // 4 batches per step, each applied once, in its own step
     for (let b = 0; b < 12; b++) expect(run.applied.get(b)).toBe(Math.floor(b / 4));
     for (const s of sims) expect(s.stats.accepted).toBeGreaterThan(0);
+    // each downloaded the weights of the versions it computed on, whole (bench/swarm-sim.ts's own GET)
+    for (const s of sims) {
+      expect(s.stats.fetchMs.length).toBeGreaterThan(0);
+      expect(s.stats.weightBytes).toBe(s.stats.fetchMs.length * run.layout.size * 4);
+    }
     await until(() => sims.every((s) => s.version === run.version), 10_000, "the last 'version' notice");
     for (const s of sims) s.close();
   });
