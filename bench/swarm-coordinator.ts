@@ -67,6 +67,8 @@ export interface MeasureResult {
   rssPeakBefore: number;
   heapUsedEnd: number;
   arrayBuffersEnd: number;
+  /** the sample (every 20 ms while measuring) with the highest RSS: what it held then */
+  atPeak: { rss: number; heapUsed: number; arrayBuffers: number; pooledBytes: number };
   /** the coordinator's ingest gate while measuring: uploads paused, and let in over the budget after waiting */
   gatePaused: number;
   gateOverdue: number;
@@ -161,6 +163,8 @@ async function main(): Promise<void> {
     let rssPeakBefore = 0;
     let gate0 = { paused: 0, overdue: 0 };
     let pool0 = { taken: 0, reused: 0 };
+    let sampler: ReturnType<typeof setInterval> | undefined;
+    let atPeak = { rss: 0, heapUsed: 0, arrayBuffers: 0, pooledBytes: 0 };
     // the run emits 'weights' (the coordinator publishes them) and then 'step' (with the record)
     run.prependListener('weights', () => void (closedAt = performance.now()));
     run.on('weights', () => void (publishedAt = performance.now()));
@@ -171,6 +175,10 @@ async function main(): Promise<void> {
         rssPeakBefore = hwm();
         resetHwm();
         measuring = true;
+        sampler = setInterval(() => {
+          const u = process.memoryUsage();
+          if (u.rss > atPeak.rss) atPeak = { rss: u.rss, heapUsed: u.heapUsed, arrayBuffers: u.arrayBuffers, pooledBytes: coord.gradientBuffers.bytes };
+        }, 20);
         gate0 = { paused: coord.ingest.paused, overdue: coord.ingest.overdueAdmits };
         pool0 = { taken: coord.gradientBuffers.taken, reused: coord.gradientBuffers.reused };
         t0 = t;
@@ -190,6 +198,7 @@ async function main(): Promise<void> {
       const enough = steps.length >= m.minSteps && elapsed >= m.minSeconds;
       if (enough || steps.length >= m.maxSteps || elapsed >= m.maxSeconds) {
         measuring = false;
+        clearInterval(sampler);
         const cpu = process.cpuUsage(cpu0);
         const mem = process.memoryUsage();
         const result: MeasureResult = {
@@ -207,6 +216,7 @@ async function main(): Promise<void> {
           rssPeakBefore,
           heapUsedEnd: mem.heapUsed,
           arrayBuffersEnd: mem.arrayBuffers,
+          atPeak,
           gatePaused: coord.ingest.paused - gate0.paused,
           gateOverdue: coord.ingest.overdueAdmits - gate0.overdue,
           buffers: { taken: coord.gradientBuffers.taken - pool0.taken, reused: coord.gradientBuffers.reused - pool0.reused, pooledBytes: coord.gradientBuffers.bytes },

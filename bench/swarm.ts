@@ -255,6 +255,7 @@ function printRow(row: Row): void {
       `overhead p50 ${fmt(f.overhead.p50)} ms (max ${fmt(f.overhead.max)}: last submit ${fmt(f.close)} + clip/AdamW ${fmt(f.aggregate)} + publish ${fmt(f.publish)}), ` +
       `weights download p50 ${fmt(f.download.p50)} ms (p90 ${fmt(f.download.p90)}), answers lost to backup copies ${row.clients?.lost ?? '?'} of ${(row.clients?.accepted ?? 0) + (row.clients?.lost ?? 0)}, ` +
       `coordinator CPU ${fmt(f.cpuShare * 100, 0)} %, simulated workers' CPU ${fmt((row.clientsCpu ?? NaN) * 100, 0)} %, peak RSS ${mib(row.result.rssPeak)} = idle ${mib(row.result.rssIdle)} + ${fmt(f.ratio)} × model ` +
+      `(the highest 20 ms sample: RSS ${mib(row.result.atPeak.rss)}, JS heap ${mib(row.result.atPeak.heapUsed)}, ArrayBuffers ${mib(row.result.atPeak.arrayBuffers)} of which ${mib(row.result.atPeak.pooledBytes)} pooled) ` +
       `(at the end: RSS ${mib(row.result.rssEnd)}, JS heap ${mib(row.result.heapUsedEnd)}, ArrayBuffers ${mib(row.result.arrayBuffersEnd)} of which ${mib(row.result.buffers.pooledBytes)} ` +
       `pooled gradient buffers; ${row.result.buffers.reused} of ${row.result.buffers.taken} gradient buffers recycled; ${f.steps} steps; ` +
       `uploads paused by the ingest gate ${row.result.gatePaused}, let in after waiting ${row.result.gateOverdue})`,

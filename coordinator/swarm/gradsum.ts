@@ -1,57 +1,65 @@
-// gradsum.wat's two SIMD passes over every gradient that arrives at the coordinator: sum += g, and Σ g² (the finite
-// check and the norm screen's norm at once). The arrays stay plain Float32Arrays (V8's compiled code reads arrays
-// over a wasm memory about 30 % slower, which AdamW then paid): each pass stages them through the module's memory a
-// block at a time, the copies and the pass all within the core's cache. At 1 M parameters sum += g costs about
-// 0.5 ms where the scalar loop took 1.3, and Σ g² 0.3 where it took 0.6 (scalar references: tests/swarm/gradsum.test.ts
-// and ./robust.ts).
+// A run's gradient sum for the open step, with gradsum.wat's two SIMD passes over every gradient that arrives:
+// sum += g, and Σ g² (the finite check and the norm screen's norm at once). The sum lives in a WebAssembly memory of
+// its own, made at its size and never grown (growing detaches the memory's old ArrayBuffer, and one detached
+// ArrayBuffer anywhere slows every typed array loop in the process: AdamW went 7.1 → 9.1 ms at 1 M parameters). A
+// gradient is staged into that memory a block at a time, the copy and the pass both within the core's cache. At 1 M
+// parameters sum += g costs about 0.3 ms where the scalar loop took 1.3, Σ g² 0.3 where it took 0.6.
 
 import { GRADSUM_WASM } from './gradsum-wasm.ts';
 
 interface Kernels {
-  memory: WebAssembly.Memory;
   add(dst: number, src: number, n: number): void;
   sumsq(p: number, n: number): number;
 }
 
-/** floats staged at a time: two blocks of 256 KiB stay in a core's L2 cache between the copies and the pass */
+/** floats staged at a time: 256 KiB, which stays in a core's L2 cache between the copy and the pass */
 const BLOCK = 1 << 16;
+const PAGE = 1 << 16;
+/** wasm32 addresses 4 GiB */
+const MAX_PAGES = 1 << 16;
 
-let staged: { k: Kernels; a: Float32Array; b: Float32Array } | undefined;
+let compiled: WebAssembly.Module | undefined;
 
-/** the module, instantiated once, with its two staging blocks (a at byte 0, b after it) */
-function kernels() {
-  if (staged) return staged;
-  const k = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(GRADSUM_WASM, 'base64')), {}).exports as unknown as Kernels;
-  // never grown (see gradsum.wat): its size is declared there
-  if (k.memory.buffer.byteLength < 2 * BLOCK * 4) throw new Error(`gradsum.wat declares ${k.memory.buffer.byteLength} bytes of memory; its two blocks take ${2 * BLOCK * 4}`);
-  staged = { k, a: new Float32Array(k.memory.buffer, 0, BLOCK), b: new Float32Array(k.memory.buffer, BLOCK * 4, BLOCK) };
-  return staged;
-}
+export class GradSum {
+  /** Σ of the gradients added since the last clear(): n floats in the memory, after the staging block */
+  readonly sum: Float32Array<ArrayBuffer>;
+  private readonly stage: Float32Array<ArrayBuffer>;
+  private readonly k: Kernels;
+  /** the sum's byte offset (the staging block is at 0) */
+  private readonly at = BLOCK * 4;
 
-/** sum += g elementwise (same length), bit for bit the scalar float32 adds */
-export function addInto(sum: Float32Array, g: Float32Array): void {
-  if (g.length !== sum.length) throw new Error(`adding a gradient of ${g.length} elements to a sum of ${sum.length}`);
-  const { k, a, b } = kernels();
-  for (let i = 0; i < sum.length; i += BLOCK) {
-    const m = Math.min(BLOCK, sum.length - i);
-    a.set(sum.subarray(i, i + m));
-    b.set(g.subarray(i, i + m));
-    k.add(0, BLOCK * 4, m);
-    sum.set(m === BLOCK ? a : a.subarray(0, m), i);
+  constructor(readonly n: number) {
+    const pages = Math.ceil((this.at + n * 4) / PAGE);
+    if (pages > MAX_PAGES) throw new Error(`a model of ${n} parameters is too large for the coordinator's gradient sum (wasm32: at most ${(MAX_PAGES * PAGE - this.at) / 4})`);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    compiled ??= new WebAssembly.Module(Buffer.from(GRADSUM_WASM, 'base64'));
+    this.k = new WebAssembly.Instance(compiled, { gradsum: { memory } }).exports as unknown as Kernels;
+    this.stage = new Float32Array(memory.buffer, 0, BLOCK);
+    this.sum = new Float32Array(memory.buffer, this.at, n);
   }
-}
 
-/**
- * Σ g[i]² in float64. Finite exactly when every element is: a NaN or ±Inf makes it NaN or +Inf. Sums in another
- * order than robust.ts's scalar sumOfSquares, so the two agree to rounding.
- */
-export function sumOfSquares(g: Float32Array): number {
-  const { k, a } = kernels();
-  let s = 0;
-  for (let i = 0; i < g.length; i += BLOCK) {
-    const m = Math.min(BLOCK, g.length - i);
-    a.set(g.subarray(i, i + m));
-    s += k.sumsq(0, m);
+  /** sum += g elementwise (g.length = n), bit for bit the scalar float32 adds */
+  add(g: Float32Array): void {
+    if (g.length !== this.n) throw new Error(`adding a gradient of ${g.length} elements to a sum of ${this.n}`);
+    for (let i = 0; i < this.n; i += BLOCK) {
+      const m = Math.min(BLOCK, this.n - i);
+      this.stage.set(g.subarray(i, i + m));
+      this.k.add(this.at + 4 * i, 0, m);
+    }
   }
-  return s;
+
+  /**
+   * Σ g[i]² in float64, of any g (the sum itself read in place). Finite exactly when every element is: a NaN or ±Inf
+   * makes it NaN or +Inf. Sums in another order than robust.ts's scalar sumOfSquares, so the two agree to rounding.
+   */
+  sumOfSquares(g: Float32Array): number {
+    if (g === this.sum) return this.k.sumsq(this.at, this.n);
+    let s = 0;
+    for (let i = 0; i < g.length; i += BLOCK) {
+      const m = Math.min(BLOCK, g.length - i);
+      this.stage.set(g.subarray(i, i + m));
+      s += this.k.sumsq(0, m);
+    }
+    return s;
+  }
 }

@@ -34,7 +34,7 @@ import type { RunConfig } from '../../shared/train/run-config.ts';
 import { learningRate } from '../../shared/train/schedule.ts';
 import { optimizerSettings } from '../../client/train/trainer.ts';
 import { Rng } from '../../shared/rng.ts';
-import { addInto, sumOfSquares } from './gradsum.ts';
+import { GradSum } from './gradsum.ts';
 import { centeredClip, coordinateMedian, median, NormScreen, relDistance, trimmedMean, type NormHistory } from './robust.ts';
 import { judge, newCheck, type CheckResult, type JudgeOptions, type SpotCheck } from './spot-check.ts';
 
@@ -128,8 +128,8 @@ export interface RunSnapshotOptions {
   now?: () => number;
   /**
    * whether anyone still reads a published params array (the coordinator: downloads in flight). Given, a step writes
-   * into the array of the version before last once nobody reads it (two arrays take turns); without it, every step
-   * makes a new array
+   * in place when nobody reads the current array, else into the array of the version before last once nobody reads
+   * that, else into a new one; without it, every step makes a new array
    */
   inUse?: (params: Float32Array) => boolean;
   /**
@@ -175,7 +175,7 @@ export class SwarmRun extends EventEmitter<{
    * coordinator serves this one to downloads without a copy)
    */
   params: Float32Array;
-  /** the previous version's array, for the step after next to write into once nobody reads it */
+  /** the previous version's array while someone may still read it, for a later step to write into once nobody does */
   private previous?: Float32Array;
   readonly opt: CpuAdamW;
   /** batches per step */
@@ -197,6 +197,8 @@ export class SwarmRun extends EventEmitter<{
   private evalVersion = -1;
   private readonly leases = new Map<string, LeaseRecord>();
   private readonly finished = new Map<string, 'done' | 'expired'>();
+  /** the open step's sum of gradients, with the SIMD passes over each one that arrives */
+  private readonly gradSum: GradSum;
   private readonly sum: Float32Array;
   private stepBatches = 0;
   private stepLossSum = 0;
@@ -256,7 +258,8 @@ export class SwarmRun extends EventEmitter<{
     this.layout = paramLayout(model);
     this.accum = swarm.target_batch_size / data.batch_size;
     this.opt = new CpuAdamW(this.layout, optim);
-    this.sum = new Float32Array(this.layout.size);
+    this.gradSum = new GradSum(this.layout.size);
+    this.sum = this.gradSum.sum;
     this.screen = new NormScreen(swarm.norm_screen);
     this.rng = new Rng((config.train.seed ^ 0x5bd1e995) >>> 0);
     if (opts.resume) {
@@ -529,7 +532,7 @@ export class SwarmRun extends EventEmitter<{
   private apply(batches: number[], grads: Float32Array, loss: number, computeMs: number, credit: string[], norm: number): void {
     const B = this.config.data.batch_size;
     if (Number.isFinite(norm)) this.screen.accept(norm);
-    addInto(this.sum, grads);
+    this.gradSum.add(grads);
     if (this.config.swarm.aggregator !== 'mean') {
       const part = Float32Array.from(grads);
       if (batches.length > 1) for (let i = 0; i < part.length; i++) part[i] /= batches.length;
@@ -897,7 +900,7 @@ export class SwarmRun extends EventEmitter<{
     if (sub.grads.length !== n) return { bad: refuse('bad-shape', `grads has ${sub.grads.length} elements; this ${this.config.model.model} model has ${n} parameters`), norm: NaN };
     if (sub.loss === undefined || !Number.isFinite(sub.loss)) return { bad: refuse('non-finite', `loss is ${sub.loss}`), norm: NaN };
     const g = sub.grads;
-    const squares = sumOfSquares(g);
+    const squares = this.gradSum.sumOfSquares(g);
     if (!Number.isFinite(squares)) {
       const i = firstNonFinite(g);
       if (i >= 0) {
@@ -914,7 +917,7 @@ export class SwarmRun extends EventEmitter<{
 
   /** scale a gradient (summed over `batches`) down to the norm screen's cap, in place */
   private clipToScreen(g: Float32Array, batches: number): void {
-    const norm = Math.sqrt(sumOfSquares(g)) / batches;
+    const norm = Math.sqrt(this.gradSum.sumOfSquares(g)) / batches;
     const cap = this.screen.cap;
     if (!(norm > cap) || !Number.isFinite(norm)) return;
     const k = cap / norm;
@@ -1019,12 +1022,20 @@ export class SwarmRun extends EventEmitter<{
       return;
     }
     const lr = learningRate(step, optim);
-    // into another array: the current one stays as it was for whoever still reads it (downloads of this version)
-    const spare = this.previous && this.opts.inUse && !this.opts.inUse(this.previous) ? this.previous : undefined;
-    const next = spare ?? new Float32Array(this.layout.size);
-    this.opt.step(this.params, this.sum, lr, clip.gradScale, next);
-    this.previous = this.params;
-    this.params = next;
+    // in place once nobody reads the current array (its downloads are over: in a synchronous swarm, by the time its
+    // last gradient arrives), so the run holds one copy of the weights; else into another array, and the current one
+    // stays as it was for whoever still reads it: the version before last's once free, or a new one
+    const inUse = this.opts.inUse;
+    if (inUse && !inUse(this.params)) {
+      this.opt.step(this.params, this.sum, lr, clip.gradScale);
+      this.previous = undefined;
+    } else {
+      const spare = this.previous && inUse && !inUse(this.previous) ? this.previous : undefined;
+      const next = spare ?? new Float32Array(this.layout.size);
+      this.opt.step(this.params, this.sum, lr, clip.gradScale, next);
+      this.previous = inUse && this.params;
+      this.params = next;
+    }
     this.version = step + 1;
     // leases still out for the closed step (early close) stay valid within max_staleness; their batches are not re-queued
     const end = this.now();

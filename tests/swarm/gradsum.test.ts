@@ -1,10 +1,10 @@
-// The coordinator's SIMD passes over gradients (coordinator/swarm/gradsum.ts) against its scalar references: float32 adds bit
+// A run's SIMD gradient sum (coordinator/swarm/gradsum.ts) against its scalar references: float32 adds bit
 // for bit, Σ g² to rounding and non-finite exactly where an element is, at odd sizes around the staging block; and
 // the committed wasm bytes are those of the committed .wat.
 import { describe, expect, it } from 'vitest';
 import { assembleGradsum, gradsumModule } from '../../coordinator/swarm/assemble-gradsum.mjs';
 import { GRADSUM_WASM } from '../../coordinator/swarm/gradsum-wasm.ts';
-import { addInto, sumOfSquares as simdSumOfSquares } from '../../coordinator/swarm/gradsum.ts';
+import { GradSum } from '../../coordinator/swarm/gradsum.ts';
 import { sumOfSquares } from '../../coordinator/swarm/robust.ts';
 import { Rng, freshSeed } from '../../shared/rng.ts';
 import { readFileSync } from 'node:fs';
@@ -30,65 +30,78 @@ function addReference(sum: Float32Array, g: Float32Array): void {
   for (let i = 0; i < sum.length; i++) sum[i] += g[i];
 }
 
-describe(`gradsum (seed ${seed})`, () => {
+describe(`GradSum (seed ${seed})`, () => {
   it('adds gradients bit for bit as the scalar loop does, at odd sizes and block edges', () => {
     for (const n of SIZES) {
-      const sum = new Float32Array(n);
+      const gs = new GradSum(n);
+      expect(gs.sum.every((x) => x === 0)).toBe(true);
       const ref = new Float32Array(n);
       for (let k = 0; k < 3; k++) {
         const g = gradient(n);
-        addInto(sum, g);
+        gs.add(g);
         addReference(ref, g);
       }
-      const got = new Uint32Array(sum.buffer);
+      const got = new Uint32Array(gs.sum.buffer, gs.sum.byteOffset, n);
       const want = new Uint32Array(ref.buffer);
       let bad = -1;
       for (let i = 0; i < n && bad < 0; i++) if (got[i] !== want[i]) bad = i;
-      expect(bad, `n = ${n}: first differing element ${bad}: ${sum[bad]} vs ${ref[bad]}`).toBe(-1);
+      expect(bad, `n = ${n}: first differing element ${bad}: ${gs.sum[bad]} vs ${ref[bad]}`).toBe(-1);
     }
   });
 
-  it('adds views at offsets of larger buffers, and writes nothing outside the sum', () => {
+  it('adds a gradient that is a view at an offset of a larger buffer', () => {
     const n = BLOCK + 5;
-    const big = gradient(n + 3);
-    const g = big.subarray(3);
-    const outer = new Float32Array(n + 4).fill(-7);
-    const sum = outer.subarray(2, n + 2);
-    sum.fill(0);
-    addInto(sum, g);
+    const g = gradient(n + 3).subarray(3);
+    const gs = new GradSum(n);
+    gs.add(g);
     const ref = new Float32Array(n);
     addReference(ref, g);
-    expect(Array.from(sum)).toEqual(Array.from(ref));
-    expect([outer[0], outer[1], outer[n + 2], outer[n + 3]]).toEqual([-7, -7, -7, -7]);
+    expect(Array.from(gs.sum)).toEqual(Array.from(ref));
   });
 
-  it('computes Σ g² to rounding at odd sizes and block edges', () => {
+  it('computes Σ g² to rounding, of any array and of the sum in place', () => {
     for (const n of SIZES) {
+      const gs = new GradSum(n);
       const g = gradient(n);
       const want = sumOfSquares(g);
-      expect(Math.abs(simdSumOfSquares(g) - want), `n = ${n}`).toBeLessThanOrEqual(1e-12 * want + 1e-300);
+      expect(Math.abs(gs.sumOfSquares(g) - want), `n = ${n}`).toBeLessThanOrEqual(1e-12 * want + 1e-300);
+      gs.add(g);
+      const inPlace = sumOfSquares(gs.sum);
+      expect(Math.abs(gs.sumOfSquares(gs.sum) - inPlace), `n = ${n}, in place`).toBeLessThanOrEqual(1e-12 * inPlace + 1e-300);
+      const h = gradient(n + 11); // another length than the sum's
+      expect(Math.abs(gs.sumOfSquares(h) - sumOfSquares(h))).toBeLessThanOrEqual(1e-12 * sumOfSquares(h) + 1e-300);
     }
   });
 
   it('Σ g² is non-finite exactly when an element is, wherever it stands; float32 extremes stay finite', () => {
     const n = 2 * BLOCK + 13;
+    const gs = new GradSum(n);
     const places = [0, 5, 7, 8, BLOCK - 1, BLOCK, n - 13, n - 1, rng.int(n)];
     for (const at of places) {
       for (const bad of [NaN, Infinity, -Infinity]) {
         const g = gradient(n);
         g[at] = bad;
-        const s = simdSumOfSquares(g);
+        const s = gs.sumOfSquares(g);
         if (Number.isNaN(bad)) expect(s, `NaN at ${at}`).toBeNaN();
         else expect(s, `${bad} at ${at}`).toBe(Infinity);
       }
     }
     const g = new Float32Array(n).fill(3.4e38);
-    expect(simdSumOfSquares(g) / (n * 3.4e38 * 3.4e38)).toBeCloseTo(1, 6);
-    expect(simdSumOfSquares(new Float32Array(0))).toBe(0);
+    expect(gs.sumOfSquares(g) / (n * 3.4e38 * 3.4e38)).toBeCloseTo(1, 6);
+    expect(gs.sumOfSquares(new Float32Array(0))).toBe(0);
   });
 
-  it('refuses a gradient of another length', () => {
-    expect(() => addInto(new Float32Array(101), new Float32Array(100))).toThrow(/100 elements to a sum of 101/);
+  it('refuses a gradient of another length; its sum stays where it was; two sums share nothing', () => {
+    const gs = new GradSum(101);
+    expect(() => gs.add(new Float32Array(100))).toThrow(/100 elements to a sum of 101/);
+    const view = gs.sum;
+    for (let k = 0; k < 20; k++) gs.add(gradient(101));
+    expect(gs.sum).toBe(view);
+    expect(view.byteLength).toBe(404); // not detached
+    const other = new GradSum(101);
+    other.add(new Float32Array(101).fill(1));
+    expect(Array.from(gs.sum)).toEqual(Array.from(view));
+    expect(other.sum.every((x) => x === 1)).toBe(true);
   });
 
   it('loads the bytes assemble-gradsum.mjs makes of gradsum.wat (run it after editing the .wat)', async () => {

@@ -133,31 +133,45 @@ describe(`swarm run engine (seed ${seed})`, () => {
     run.dispose();
   });
 
-  it('given inUse, a step writes into the array of the version before last once nobody reads it, else into a new one', () => {
+  it('given inUse, a step writes in place when nobody reads the weights, else into a free older array or a new one, with the same results', () => {
     const busy = new Set<Float32Array>();
     const { tokenizer, dataset } = encodeCorpus(readFileSync(smallCorpus(), 'utf8'));
     const c = tinyRun({ swarm: { target_batch_size: 4 } });
     const run = new SwarmRun('t', 't', c, tokenizer, dataset, { inUse: (p) => busy.has(p) });
+    // the same answers to a run told nothing: a new array every step
+    const plain = new SwarmRun('p', 'p', c, tokenizer, dataset);
     const n = run.layout.size;
     join(run, 'a');
+    join(plain, 'a');
     const step = () => {
       const v = run.version;
-      while (run.version === v) expect(run.submit('a', answer(run, take(run, 'a'), n)).ok).toBe(true);
+      while (run.version === v) {
+        const l = take(run, 'a');
+        expect(run.submit('a', answer(run, l, n)).ok).toBe(true);
+        expect(plain.submit('a', answer(plain, take(plain, 'a'), n)).ok).toBe(true);
+      }
+      expect(plain.version).toBe(run.version);
+      expect(new Uint32Array(run.params.buffer)).toEqual(new Uint32Array(plain.params.buffer));
       return run.params;
     };
     const p0 = run.params;
-    const p1 = step();
-    expect(p1).not.toBe(p0);
-    const p2 = step(); // nobody reads p0: it is written again
-    expect(p2).toBe(p0);
+    const p1 = step(); // nobody reads p0: in place
+    expect(p1).toBe(p0);
     busy.add(p1); // a download of version 1 is still going out
     const copy = Float32Array.from(p1);
-    const p3 = step();
-    expect(p3).not.toBe(p1);
+    const p2 = step();
+    expect(p2).not.toBe(p1);
     expect(p1).toEqual(copy);
-    busy.clear();
+    busy.add(p2); // and one of version 2
+    const p3 = step(); // p1 is still read: a third array
+    expect([p1, p2]).not.toContain(p3);
+    busy.delete(p2); // version 2's downloads are over, version 3's go on
+    busy.add(p3);
     expect(step()).toBe(p2); // the version before last, free again
+    busy.clear();
+    expect(step()).toBe(p2); // nobody reads it: in place
     run.dispose();
+    plain.dispose();
   });
 
   it('CpuAdamW is torch AdamW (the float64 reference) with decay only where the layout says, in place or into another array', () => {
