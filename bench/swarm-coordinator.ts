@@ -67,11 +67,17 @@ export interface MeasureResult {
   rssPeakBefore: number;
   heapUsedEnd: number;
   arrayBuffersEnd: number;
-  /** the sample (every 20 ms while measuring) with the highest RSS: what it held then */
-  atPeak: { rss: number; heapUsed: number; arrayBuffers: number; pooledBytes: number };
+  /**
+   * the sample (every 20 ms while measuring) with the highest RSS: what it held then, and its model-sized arrays in
+   * models: the resident bytes of anonymous memory mappings of at least the model's size (/proc/self/smaps; arrays this
+   * large are always mmap'd by malloc, a wasm memory is a mapping of its own, and the kernel merges adjacent ones)
+   */
+  atPeak: { rss: number; heapUsed: number; arrayBuffers: number; pooledBytes: number; modelArrays: number };
   /** the coordinator's ingest gate while measuring: uploads paused, and let in over the budget after waiting */
   gatePaused: number;
   gateOverdue: number;
+  /** scavenges the coordinator asked for while measuring (coordinator/swarm/young-gc.ts), -1 where it cannot */
+  youngGcs: number;
   /** gradient buffers handed out while measuring, how many of them recycled, and the bytes waiting in the pool at the end */
   buffers: { taken: number; reused: number; pooledBytes: number };
 }
@@ -81,6 +87,21 @@ const send = (m: unknown) => process.send!(m);
 function hwm(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
+}
+
+/** resident bytes of this process's anonymous mappings of at least `bytes`, in units of `bytes` */
+function modelSized(bytes: number): number {
+  let n = 0;
+  let anon = false;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) anon = head[1] === '' || head[1] === '[anon]';
+    else if (anon && line.startsWith('Rss:')) {
+      const rss = Number(/(\d+) kB/.exec(line)![1]) * 1024;
+      if (rss >= bytes) n += rss;
+    }
+  }
+  return n / bytes;
 }
 
 function resetHwm(): boolean {
@@ -163,8 +184,9 @@ async function main(): Promise<void> {
     let rssPeakBefore = 0;
     let gate0 = { paused: 0, overdue: 0 };
     let pool0 = { taken: 0, reused: 0 };
+    let gcs0 = 0;
     let sampler: ReturnType<typeof setInterval> | undefined;
-    let atPeak = { rss: 0, heapUsed: 0, arrayBuffers: 0, pooledBytes: 0 };
+    let atPeak = { rss: 0, heapUsed: 0, arrayBuffers: 0, pooledBytes: 0, modelArrays: 0 };
     // the run emits 'weights' (the coordinator publishes them) and then 'step' (with the record)
     run.prependListener('weights', () => void (closedAt = performance.now()));
     run.on('weights', () => void (publishedAt = performance.now()));
@@ -177,10 +199,11 @@ async function main(): Promise<void> {
         measuring = true;
         sampler = setInterval(() => {
           const u = process.memoryUsage();
-          if (u.rss > atPeak.rss) atPeak = { rss: u.rss, heapUsed: u.heapUsed, arrayBuffers: u.arrayBuffers, pooledBytes: coord.gradientBuffers.bytes };
+          if (u.rss > atPeak.rss) atPeak = { rss: u.rss, heapUsed: u.heapUsed, arrayBuffers: u.arrayBuffers, pooledBytes: coord.gradientBuffers.bytes, modelArrays: modelSized(paramCount * 4) };
         }, 20);
         gate0 = { paused: coord.ingest.paused, overdue: coord.ingest.overdueAdmits };
         pool0 = { taken: coord.gradientBuffers.taken, reused: coord.gradientBuffers.reused };
+        gcs0 = coord.youngGc.asked;
         t0 = t;
         cpu0 = process.cpuUsage();
         return;
@@ -219,6 +242,7 @@ async function main(): Promise<void> {
           atPeak,
           gatePaused: coord.ingest.paused - gate0.paused,
           gateOverdue: coord.ingest.overdueAdmits - gate0.overdue,
+          youngGcs: coord.youngGc.available ? coord.youngGc.asked - gcs0 : -1,
           buffers: { taken: coord.gradientBuffers.taken - pool0.taken, reused: coord.gradientBuffers.reused - pool0.reused, pooledBytes: coord.gradientBuffers.bytes },
         };
         run.setStatus('paused', 'benchmark done');

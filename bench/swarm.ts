@@ -255,10 +255,12 @@ function printRow(row: Row): void {
       `overhead p50 ${fmt(f.overhead.p50)} ms (max ${fmt(f.overhead.max)}: last submit ${fmt(f.close)} + clip/AdamW ${fmt(f.aggregate)} + publish ${fmt(f.publish)}), ` +
       `weights download p50 ${fmt(f.download.p50)} ms (p90 ${fmt(f.download.p90)}), answers lost to backup copies ${row.clients?.lost ?? '?'} of ${(row.clients?.accepted ?? 0) + (row.clients?.lost ?? 0)}, ` +
       `coordinator CPU ${fmt(f.cpuShare * 100, 0)} %, simulated workers' CPU ${fmt((row.clientsCpu ?? NaN) * 100, 0)} %, peak RSS ${mib(row.result.rssPeak)} = idle ${mib(row.result.rssIdle)} + ${fmt(f.ratio)} × model ` +
-      `(the highest 20 ms sample: RSS ${mib(row.result.atPeak.rss)}, JS heap ${mib(row.result.atPeak.heapUsed)}, ArrayBuffers ${mib(row.result.atPeak.arrayBuffers)} of which ${mib(row.result.atPeak.pooledBytes)} pooled) ` +
+      `(the highest 20 ms sample: RSS ${mib(row.result.atPeak.rss)}, JS heap ${mib(row.result.atPeak.heapUsed)}, ArrayBuffers ${mib(row.result.atPeak.arrayBuffers)} of which ${mib(row.result.atPeak.pooledBytes)} pooled, ` +
+      `in model-sized arrays ${fmt(row.result.atPeak.modelArrays, 2)} × model) ` +
       `(at the end: RSS ${mib(row.result.rssEnd)}, JS heap ${mib(row.result.heapUsedEnd)}, ArrayBuffers ${mib(row.result.arrayBuffersEnd)} of which ${mib(row.result.buffers.pooledBytes)} ` +
       `pooled gradient buffers; ${row.result.buffers.reused} of ${row.result.buffers.taken} gradient buffers recycled; ${f.steps} steps; ` +
-      `uploads paused by the ingest gate ${row.result.gatePaused}, let in after waiting ${row.result.gateOverdue})`,
+      `uploads paused by the ingest gate ${row.result.gatePaused}, let in after waiting ${row.result.gateOverdue}; ` +
+      `scavenges asked for ${row.result.youngGcs < 0 ? 'none (no --expose-gc)' : row.result.youngGcs})`,
   );
 }
 
@@ -271,19 +273,11 @@ interface Verdict {
 function verdicts(rows: Row[]): Verdict[] {
   const at = rows.find((r) => r.size === TARGET.at.size && r.workers === TARGET.at.workers);
   const mem = rows.find((r) => r.size === TARGET.memAt.size && r.workers === TARGET.memAt.workers);
-  const small = rows.find((r) => r.size === '1M' && r.workers === TARGET.memAt.workers);
   const fa = at?.result && figures(at.result, at.clients);
   const fm = mem?.result && figures(mem.result, mem.clients);
-  const fs = small?.result && figures(small.result, small.clients);
-  // peak − idle = slope × model + constant, through the 1M and 10M rows at the same worker count
-  const grow = (r: MeasureResult) => r.rssPeak - r.rssIdle;
-  const fit =
-    fm && fs && mem?.result && small?.result
-      ? (() => {
-          const slope = (grow(mem.result) - grow(small.result)) / (fm.modelBytes - fs.modelBytes);
-          return { slope, constant: grow(mem.result) - slope * fm.modelBytes };
-        })()
-      : undefined;
+  // peak − idle = (model-sized arrays at the peak) × model + the rest, which does not grow with the model
+  const arrays = mem?.result?.atPeak.modelArrays;
+  const rest = fm && mem?.result && arrays !== undefined ? mem.result.rssPeak - mem.result.rssIdle - arrays * fm.modelBytes : undefined;
   return [
     {
       what: `ingest ≥ ${TARGET.ingestMBps} MB/s at 1M × 16 (wall clock)`,
@@ -296,13 +290,13 @@ function verdicts(rows: Row[]): Verdict[] {
       met: fa ? fa.overhead.p50 <= TARGET.overheadMs : undefined,
     },
     {
-      what: `peak RSS at ${TARGET.memAt.workers} workers under ~${TARGET.memoryRatio} × the model plus a constant (fit through the 1M and 10M rows: peak − idle = slope × model + constant)`,
+      what: `peak RSS at ${TARGET.memAt.size} × ${TARGET.memAt.workers} under ~${TARGET.memoryRatio} × the model plus a constant (peak − idle = the model-sized arrays resident at the peak + the rest)`,
       value:
         fm && mem?.result
-          ? `10M: ${mib(mem.result.rssPeak)} = idle ${mib(mem.result.rssIdle)} + ${fmt(fm.ratio)} × ${mib(fm.modelBytes)}` +
-            (fit ? `; fit: ${fmt(fit.slope)} × model + ${mib(fit.constant)}` : '; fit: needs the 1M row too')
+          ? `${mib(mem.result.rssPeak)} = idle ${mib(mem.result.rssIdle)} + ${fmt(fm.ratio)} × ${mib(fm.modelBytes)}` +
+            (rest !== undefined ? ` = idle + ${fmt(arrays!, 2)} × model in model-sized arrays + ${mib(rest)}` : '')
           : 'not run',
-      met: fit ? fit.slope <= TARGET.memoryRatio : fm ? fm.ratio <= TARGET.memoryRatio : undefined,
+      met: arrays !== undefined && rest !== undefined ? arrays <= TARGET.memoryRatio : undefined,
     },
   ];
 }
@@ -369,11 +363,15 @@ function markdown(
     '  downloads (workers × model bytes per step, copied into the sockets by the kernel) is in its CPU time and the per-CPU-s column.',
     '- Uploads paused: gradients that waited for the coordinator\'s ingest gate (coordinator/swarm/ingest-gate.ts, 64 MiB by default).',
     '- Memory: the coordinator\'s peak RSS while measuring (VmHWM, reset after the warm-up); idle = its RSS before the run was added;',
-    '  ratio = (peak − idle) / model bytes. The run holds 5 × model (the weights of this version and of the one before, which the next step',
-    '  writes into once its downloads are over, the gradient sum, AdamW\'s two moments) and each gradient in flight 1 × (a head, then 1 MiB',
-    '  chunks copied into a recycled array of its exact size; shared/codec.ts): 6 × at 10M × 64, where the gate lets one upload in at a time.',
-    '  What does not grow with the model: the idle process, and garbage: every byte received first lands in buffers of the socket reads',
-    '  and of ws, which V8 frees at its next collection, started after about 64 MiB of such external memory. Hence the fit below.',
+    '  ratio = (peak − idle) / model bytes. What grows with the model: the run holds 4 × model (the weights, stepped in place once their',
+    '  downloads are over, with a second copy only while one is still going out at step time; the gradient sum; AdamW\'s two moments) and',
+    '  each gradient in flight 1 × (a head, then 1 MiB chunks copied into a recycled array of its exact size; shared/codec.ts): 5 × at',
+    '  10M × 64, where the gate lets one upload in at a time. The verdict measures them at the highest-RSS sample: the resident bytes of',
+    '  the process\'s anonymous memory mappings of at least the model\'s size (/proc/self/smaps; arrays this large are always mapped on',
+    '  their own), in models. What does not grow with the model: the idle process, the ingest budget\'s uploads in flight (64 MiB), the',
+    '  malloc heap and V8\'s pages, and the buffers of socket reads and ws frames, dead once their chunk is copied: the coordinator frees',
+    '  them with a scavenge every 8 MiB of chunks',
+    '  (coordinator/swarm/young-gc.ts; "scavenges" in the log), before V8\'s 64 MB external-memory trigger would run a full collection.',
     '',
   );
   if (!rows.length) L.push('Simulated workers: not run (`--only` left them out).');

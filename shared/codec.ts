@@ -372,6 +372,8 @@ export interface ParserLimits {
   maxPacketBytes: number;
   /** where a large packet's arrays go (an ArrayBuffer of exactly byteLength): the coordinator recycles gradients' */
   allocate?: (byteLength: number) => ArrayBuffer;
+  /** told the size of each chunk once it is copied into its array (the coordinator frees the reads' garbage young) */
+  copied?: (byteLength: number) => void;
 }
 
 const fresh = (n: number) => new ArrayBuffer(n);
@@ -391,6 +393,7 @@ export class Decoder extends Emitter<Record<string, never>, Record<string, never
     else throw new MalformedFrameError('not binary');
     if (this.assembly) {
       const value = addChunk(this.assembly, bytes, this.limits.allocate ?? fresh);
+      this.limits.copied?.(bytes.byteLength);
       if (value === undefined) return;
       this.assembly = undefined;
       this.emitReserved('decoded', toPacket(value));

@@ -33,6 +33,7 @@ import { parseRunConfig } from '../../shared/train/run-config.ts';
 import { latestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
 import { bearer, loadOrCreateToken, tokenMatches, type AdminToken } from './auth.ts';
 import { BufferPool } from './buffer-pool.ts';
+import { YoungGc } from './young-gc.ts';
 import { Identities } from './identity.ts';
 import { IngestGate, type EngineConn } from './ingest-gate.ts';
 import { appendMetric, loadMetrics, loadRunRecords, loadRunState, runDir, saveRunRecord, saveRunState, type RunRecord } from './registry.ts';
@@ -168,7 +169,9 @@ export class Coordinator {
     () => this.ingest.slots + 1,
   );
   /** the largest packet a worker may announce: its largest run's gradient (raised as runs are added) */
-  private readonly parserLimits: ParserLimits = { maxPacketBytes: 1 << 20, allocate: (n) => this.gradientBuffers.take(n) };
+  /** scavenges that free the socket reads' garbage young (./young-gc.ts) */
+  readonly youngGc = new YoungGc();
+  private readonly parserLimits: ParserLimits = { maxPacketBytes: 1 << 20, allocate: (n) => this.gradientBuffers.take(n), copied: (n) => this.youngGc.read(n) };
   /** weights downloads in flight, by the params array's buffer they send */
   private readonly downloads = new Map<ArrayBufferLike, number>();
   /** what GET weights/… serves, per run */

@@ -255,6 +255,15 @@ describe('large packets: a head, then the arrays in chunks', () => {
     expect(headChunks(encodeFrame({ a: 1 }))).toBeUndefined();
   });
 
+  it('tells its owner the size of each chunk it copied, and nothing of heads or small frames', () => {
+    const copied: number[] = [];
+    const e = new Encoder();
+    const messages = [...e.encode({ type: 2, nsp: '/', data: ['lease', { runId: 'r' }], id: 1 }), ...e.encode(packet)];
+    const out = decodeAll(messages, new Decoder({ maxPacketBytes: 1 << 30, copied: (n) => copied.push(n) }));
+    expect(out).toHaveLength(2);
+    expect(copied).toEqual(messages.slice(2).map((m) => m.byteLength));
+  });
+
   it('a decoder goes on after a large packet: small, large, small', () => {
     const e = new Encoder();
     const small: Packet = { type: 2, nsp: '/', data: ['lease', { runId: 'r' }], id: 1 };
