@@ -70,7 +70,8 @@ export interface MeasureResult {
   /**
    * the sample (every 20 ms while measuring) with the highest RSS: what it held then, and its model-sized arrays in
    * models: the resident bytes of anonymous memory mappings of at least the model's size (/proc/self/smaps; arrays this
-   * large are always mmap'd by malloc, a wasm memory is a mapping of its own, and the kernel merges adjacent ones)
+   * large are always mmap'd by malloc, a wasm memory is a mapping of its own, and the kernel merges adjacent ones;
+   * NaN for models under MMAPPED)
    */
   atPeak: { rss: number; heapUsed: number; arrayBuffers: number; pooledBytes: number; modelArrays: number };
   /** the coordinator's ingest gate while measuring: uploads paused, and let in over the budget after waiting */
@@ -88,6 +89,10 @@ function hwm(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
 }
+
+/** arrays from this size on always get a mapping of their own (glibc's largest mmap threshold): smaller models' arrays
+ * may share the malloc heap, so their count is not taken (nor is /proc/self/smaps read at their rows' peaks) */
+const MMAPPED = 32 << 20;
 
 /** resident bytes of this process's anonymous mappings of at least `bytes`, in units of `bytes` */
 function modelSized(bytes: number): number {
@@ -199,7 +204,7 @@ async function main(): Promise<void> {
         measuring = true;
         sampler = setInterval(() => {
           const u = process.memoryUsage();
-          if (u.rss > atPeak.rss) atPeak = { rss: u.rss, heapUsed: u.heapUsed, arrayBuffers: u.arrayBuffers, pooledBytes: coord.gradientBuffers.bytes, modelArrays: modelSized(paramCount * 4) };
+          if (u.rss > atPeak.rss) atPeak = { rss: u.rss, heapUsed: u.heapUsed, arrayBuffers: u.arrayBuffers, pooledBytes: coord.gradientBuffers.bytes, modelArrays: paramCount * 4 >= MMAPPED ? modelSized(paramCount * 4) : NaN };
         }, 20);
         gate0 = { paused: coord.ingest.paused, overdue: coord.ingest.overdueAdmits };
         pool0 = { taken: coord.gradientBuffers.taken, reused: coord.gradientBuffers.reused };
