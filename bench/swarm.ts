@@ -337,6 +337,12 @@ function previousReport(path: string): Previous | undefined {
   return { date, load, rows };
 }
 
+/** the highest-RSS sample's model-sized arrays (in models) + the rest of peak − idle; – where not taken (models < 32 MiB) */
+function arraysAndRest(r: MeasureResult, modelBytes: number): string {
+  const a = r.atPeak.modelArrays;
+  return Number.isFinite(a) ? `${fmt(a, 2)} × + ${mib(r.rssPeak - r.rssIdle - a * modelBytes)}` : '–';
+}
+
 function markdown(
   rows: Row[],
   volunteers: VolunteerRow[] | { error: string } | undefined,
@@ -350,7 +356,9 @@ function markdown(
     '  gpt models on Moby-Dick: 1M = 4 layers × 144 wide (1,025,136 parameters), 10M = 8 layers × 320 wide (9,913,280); B 16, T 64,',
     '  target_batch_size 16 × workers and one batch per lease (one lease per worker per step), no eval, no checkpoints. A worker told to wait',
     '  leases again when the next weights arrive (the real loop sleeps the coordinator\'s hint, 100 ms + 50 ms per lease out). The',
-    '  per-connection message limit (50/s) is lifted: one fast worker on the 1M model leases and submits more often than that.',
+    '  per-connection message limit (50/s) is lifted: one fast worker on the 1M model leases and submits more often than that. The workers',
+    '  spend as little CPU as the protocol lets them, as they share the coordinator\'s cores: zero-masked websocket frames (the coordinator',
+    '  still unmasks them, as a browser\'s) and a minimal HTTP GET of the weights into one reused buffer (bench/swarm-sim.ts).',
     '- Ingest: gradient bytes received by the coordinator / wall time of the measured steps (MB = 10⁶ bytes); "per CPU-s": the same bytes per',
     '  second of coordinator CPU time (the clients share the 2 cores, so wall-clock rates are lower than the coordinator alone could do).',
     '  "Simulated workers\' CPU": the client processes\' CPU time over their running time, in cores (100 % = one core); the coordinator and',
@@ -366,28 +374,28 @@ function markdown(
     '  ratio = (peak − idle) / model bytes. What grows with the model: the run holds 4 × model (the weights, stepped in place once their',
     '  downloads are over, with a second copy only while one is still going out at step time; the gradient sum; AdamW\'s two moments) and',
     '  each gradient in flight 1 × (a head, then 1 MiB chunks copied into a recycled array of its exact size; shared/codec.ts): 5 × at',
-    '  10M × 64, where the gate lets one upload in at a time. The verdict measures them at the highest-RSS sample: the resident bytes of',
+    '  10M × 64, where the gate lets one upload in at a time. The 10M rows measure them at the highest-RSS sample: the resident bytes of',
     '  the process\'s anonymous memory mappings of at least the model\'s size (/proc/self/smaps; arrays this large are always mapped on',
-    '  their own), in models. What does not grow with the model: the idle process, the ingest budget\'s uploads in flight (64 MiB), the',
-    '  malloc heap and V8\'s pages, and the buffers of socket reads and ws frames, dead once their chunk is copied: the coordinator frees',
-    '  them with a scavenge every 8 MiB of chunks',
+    '  their own), in models ("of which model-sized arrays + the rest"). What does not grow with the model: the idle process, the',
+    '  ingest budget\'s uploads in flight (64 MiB), per-connection buffers, the malloc heap and V8\'s pages, and the buffers of socket',
+    '  reads and ws frames, dead once their chunk is copied: the coordinator frees them with a scavenge every 8 MiB of chunks',
     '  (coordinator/swarm/young-gc.ts; "scavenges" in the log), before V8\'s 64 MB external-memory trigger would run a full collection.',
     '',
   );
   if (!rows.length) L.push('Simulated workers: not run (`--only` left them out).');
   else L.push(
-    `| model | workers | steps | steps/s | ingest MB/s | MB per coordinator CPU-s | overhead p50 (max) ms | ${BREAKDOWN} | weights download p50 (p90) ms | coordinator CPU | simulated workers' CPU | peak RSS | (peak − idle) / model | uploads paused (let in after 10 s) |`,
+    `| model | workers | steps | steps/s | ingest MB/s | MB per coordinator CPU-s | overhead p50 (max) ms | ${BREAKDOWN} | weights download p50 (p90) ms | coordinator CPU | simulated workers' CPU | peak RSS | (peak − idle) / model | of which model-sized arrays + the rest | uploads paused (let in after 10 s) |`,
   );
-  if (rows.length) L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  if (rows.length) L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of rows) {
     if (!r.result) {
-      L.push(`| ${r.size} | ${r.workers} | failed: ${r.error?.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 200)} | | | | | | | | | | | |`);
+      L.push(`| ${r.size} | ${r.workers} | failed: ${r.error?.replace(/\|/g, '/').replace(/\n/g, ' ').slice(0, 200)} | | | | | | | | | | | | |`);
       continue;
     }
     const f = figures(r.result, r.clients);
     L.push(
       `| ${r.size} | ${r.workers} | ${f.steps} | ${fmt(f.stepsPerSec, 2)} | ${fmt(f.ingestMBps, 0)} | ${fmt(f.ingestPerCpu, 0)} | ${fmt(f.overhead.p50)} (${fmt(f.overhead.max)}) | ` +
-        `${fmt(f.close)} · ${fmt(f.aggregate)} · ${fmt(f.publish)} | ${fmt(f.download.p50)} (${fmt(f.download.p90)}) | ${fmt(f.cpuShare * 100, 0)} % | ${fmt((r.clientsCpu ?? NaN) * 100, 0)} % | ${mib(r.result.rssPeak)} | ${fmt(f.ratio)} | ${r.result.gatePaused} (${r.result.gateOverdue}) |`,
+        `${fmt(f.close)} · ${fmt(f.aggregate)} · ${fmt(f.publish)} | ${fmt(f.download.p50)} (${fmt(f.download.p90)}) | ${fmt(f.cpuShare * 100, 0)} % | ${fmt((r.clientsCpu ?? NaN) * 100, 0)} % | ${mib(r.result.rssPeak)} | ${fmt(f.ratio)} | ${arraysAndRest(r.result, f.modelBytes)} | ${r.result.gatePaused} (${r.result.gateOverdue}) |`,
     );
   }
   const before = m.previous && rows.filter((r) => r.result && m.previous!.rows.has(`${r.size} × ${r.workers}`));
