@@ -33,12 +33,12 @@ import { parseRunConfig } from '../../shared/train/run-config.ts';
 import { latestCheckpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from '../checkpoint.ts';
 import { bearer, loadOrCreateToken, tokenMatches, type AdminToken } from './auth.ts';
 import { BufferPool } from './buffer-pool.ts';
-import { YoungGc } from './young-gc.ts';
 import { Identities } from './identity.ts';
 import { IngestGate, type EngineConn } from './ingest-gate.ts';
 import { appendMetric, loadMetrics, loadRunRecords, loadRunState, runDir, saveRunRecord, saveRunState, type RunRecord } from './registry.ts';
 import { loadCorpus } from '../data/corpus.ts';
 import { SwarmRun, type WorkerInfo } from './run.ts';
+import { YoungGc } from './young-gc.ts';
 
 export interface Logger {
   info(msg: string): void;
@@ -168,9 +168,9 @@ export class Coordinator {
     () => [...this.runs.values()].map((r) => r.layout.size * 4),
     () => this.ingest.slots + 1,
   );
-  /** the largest packet a worker may announce: its largest run's gradient (raised as runs are added) */
   /** scavenges that free the socket reads' garbage young (./young-gc.ts) */
   readonly youngGc = new YoungGc();
+  /** the largest packet a worker may announce: its largest run's gradient (raised as runs are added) */
   private readonly parserLimits: ParserLimits = { maxPacketBytes: 1 << 20, allocate: (n) => this.gradientBuffers.take(n), copied: (n) => this.youngGc.read(n) };
   /** weights downloads in flight, by the params array's buffer they send */
   private readonly downloads = new Map<ArrayBufferLike, number>();
