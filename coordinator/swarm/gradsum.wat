@@ -1,7 +1,7 @@
 ;; The coordinator's two passes over every gradient that arrives, in WebAssembly SIMD (V8 does not vectorise JS loops:
 ;; these run 3-10× faster than the scalar loops kept as their reference in tests/swarm/gradsum.test.ts and ./robust.ts).
 ;; Pointers are byte offsets into the memory, 16-byte aligned; n counts float32 elements (any n ≥ 0).
-;; Assembled into gradsum-wasm.ts by assemble-gradsum.mjs; coordinator/swarm/gradsum.ts loads it.
+;; Assembled into gradsum-wasm.ts by shared/assemble-wasm.mjs; coordinator/swarm/gradsum.ts loads it.
 (module
   ;; the caller's memory (gradsum.ts: one per run, made at its size and never grown, as growing a memory detaches its
   ;; old ArrayBuffer, and one detached ArrayBuffer turns off a V8 fast path for every typed array in the process)

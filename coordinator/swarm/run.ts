@@ -29,7 +29,7 @@ import { initParams } from '../../shared/models/init.ts';
 import { paramLayout, type ParamLayout } from '../../shared/models/layout.ts';
 import { refuse, type Lease, type LeaseReply, type Refusal, type Progress, type RunStatus, type SubmitReply, type Submission } from '../../shared/protocol.ts';
 import { CpuAdamW } from '../../shared/train/adamw-cpu.ts';
-import { clipGrads } from '../../shared/train/clip.ts';
+import { clipByNorm } from '../../shared/train/clip.ts';
 import type { RunConfig } from '../../shared/train/run-config.ts';
 import { learningRate } from '../../shared/train/schedule.ts';
 import { optimizerSettings } from '../../client/train/trainer.ts';
@@ -1014,7 +1014,7 @@ export class SwarmRun extends EventEmitter<{
     const { optim, data } = this.config;
     const step = this.version;
     this.aggregate();
-    const clip = clipGrads(this.sum, optim.grad_clip, this.stepBatches);
+    const clip = clipByNorm(Math.sqrt(this.gradSum.sumOfSquares(this.sum)), optim.grad_clip, this.stepBatches);
     if (!clip.finite) {
       // every submission was finite, so the sum overflowed: drop the step's gradients and redo its batches
       this.emit('error', new Error(`step ${step + 1}: the summed gradient overflowed (norm ${clip.norm}); the step's batches are retried`));

@@ -3,21 +3,51 @@
 // decay only on tensors whose layout entry has `decay`; gradients multiplied by gradScale first), computed in
 // float64 per element and stored in float32 like the GPU's state, so a swarm and a single worker agree to fp
 // rounding. Moments are allocated once; a step allocates nothing.
+//
+// The loop runs in WebAssembly SIMD (adamw-cpu.wat: the same float64 operations in the same order, bit for bit the
+// scalar loop's results; 5.9 → 3.8 ms a step at 1 M parameters, bound by the float64 divisions and square roots).
+// The moments live in its memory, made at its size and never grown (growing detaches a memory's old ArrayBuffer, and
+// one detached ArrayBuffer slows every typed-array loop in the process); params and grads are staged through it a
+// block at a time, and the new params copied out.
 import type { ParamLayout } from '../models/layout.ts';
 import { checkHyper } from '../reference/adamw.ts';
+import { ADAMW_CPU_WASM } from './adamw-cpu-wasm.ts';
 import type { OptimConfig } from './schedule.ts';
+
+interface Kernel {
+  step(p: number, g: number, m: number, v: number, n: number, gradScale: number, decay: number, b1: number, b2: number, omb1: number, omb2: number, stepSize: number, bc2Sqrt: number, eps: number): void;
+}
+
+/** elements staged at a time: params and grads, 256 KiB each, stay in a core's L2 cache between the copies and the pass */
+const BLOCK = 1 << 16;
+const PAGE = 1 << 16;
+/** wasm32 addresses 4 GiB */
+const MAX_PAGES = 1 << 16;
+let compiled: WebAssembly.Module | undefined;
 
 export class CpuAdamW {
   steps = 0;
-  readonly exp_avg: Float32Array;
-  readonly exp_avg_sq: Float32Array;
+  /** the moments, in the kernel's memory (after the two staging blocks) */
+  readonly exp_avg: Float32Array<ArrayBuffer>;
+  readonly exp_avg_sq: Float32Array<ArrayBuffer>;
+  private readonly k: Kernel;
+  private readonly stageP: Float32Array<ArrayBuffer>;
+  private readonly stageG: Float32Array<ArrayBuffer>;
 
   constructor(
     readonly layout: ParamLayout,
     private readonly settings: Pick<OptimConfig, 'betas' | 'eps' | 'weight_decay'>,
   ) {
-    this.exp_avg = new Float32Array(layout.size);
-    this.exp_avg_sq = new Float32Array(layout.size);
+    const n = layout.size;
+    const pages = Math.ceil((8 * BLOCK + 8 * n) / PAGE);
+    if (pages > MAX_PAGES) throw new Error(`AdamW: ${n} parameters are too many for the CPU optimizer's moments (wasm32: at most ${Math.floor((MAX_PAGES * PAGE - 8 * BLOCK) / 8)})`);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    compiled ??= new WebAssembly.Module(Uint8Array.from(atob(ADAMW_CPU_WASM), (c) => c.charCodeAt(0)));
+    this.k = new WebAssembly.Instance(compiled, { adamw: { memory } }).exports as unknown as Kernel;
+    this.stageP = new Float32Array(memory.buffer, 0, BLOCK);
+    this.stageG = new Float32Array(memory.buffer, 4 * BLOCK, BLOCK);
+    this.exp_avg = new Float32Array(memory.buffer, 8 * BLOCK, n);
+    this.exp_avg_sq = new Float32Array(memory.buffer, 8 * BLOCK + 4 * n, n);
   }
 
   /**
@@ -35,16 +65,16 @@ export class CpuAdamW {
     // as the GPU kernel: step size and sqrt of the second bias correction in float64, rounded to fp32 once
     const stepSize = Math.fround(lr / (1 - b1 ** t));
     const bc2Sqrt = Math.fround(Math.sqrt(1 - b2 ** t));
-    const m = this.exp_avg;
-    const v = this.exp_avg_sq;
+    const mAt = 8 * BLOCK;
+    const vAt = mAt + 4 * n;
     for (const p of this.layout.params) {
       const decay = p.decay ? Math.fround(1 - lr * weight_decay) : 1;
-      for (let i = p.offset, end = p.offset + p.numel; i < end; i++) {
-        const g = grads[i] * gradScale;
-        const w = params[i] * decay;
-        const mi = (m[i] = b1 * m[i] + (1 - b1) * g);
-        const vi = (v[i] = b2 * v[i] + (1 - b2) * g * g);
-        out[i] = w - (stepSize * mi) / (Math.sqrt(vi) / bc2Sqrt + eps);
+      for (let i = p.offset, end = p.offset + p.numel; i < end; i += BLOCK) {
+        const len = Math.min(BLOCK, end - i);
+        this.stageP.set(params.subarray(i, i + len));
+        this.stageG.set(grads.subarray(i, i + len));
+        this.k.step(0, 4 * BLOCK, mAt + 4 * i, vAt + 4 * i, len, gradScale, decay, b1, b2, 1 - b1, 1 - b2, stepSize, bc2Sqrt, eps);
+        out.set(len === BLOCK ? this.stageP : this.stageP.subarray(0, len), i);
       }
     }
     this.steps = t;

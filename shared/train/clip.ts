@@ -35,9 +35,14 @@ export function clipScale(norm: number, maxNorm: number): number {
  * i.e. clips the mean: norm = ‖Σ‖ / accumSteps, and the optimizer must see Σ · scale / accumSteps.
  */
 export function clipGrads(grads: Float32Array | Float64Array, maxNorm: number, accumSteps = 1): ClipResult {
+  return clipByNorm(gradNorm(grads), maxNorm, accumSteps);
+}
+
+/** clipGrads, given the norm of the summed gradient (the coordinator computes it with its SIMD pass) */
+export function clipByNorm(sumNorm: number, maxNorm: number, accumSteps = 1): ClipResult {
   if (!(maxNorm >= 0)) throw new Error(`grad clip: max norm ${maxNorm} must be >= 0 (0 turns clipping off)`);
   if (!(Number.isInteger(accumSteps) && accumSteps >= 1)) throw new Error(`grad clip: accumulation steps ${accumSteps} must be an integer >= 1`);
-  const norm = gradNorm(grads) / accumSteps;
+  const norm = sumNorm / accumSteps;
   const finite = Number.isFinite(norm);
   const scale = clipScale(norm, maxNorm);
   return { norm, scale, gradScale: scale / accumSteps, finite };

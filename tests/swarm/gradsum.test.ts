@@ -2,7 +2,7 @@
 // for bit, Σ g² to rounding and non-finite exactly where an element is, at odd sizes around the staging block; and
 // the committed wasm bytes are those of the committed .wat.
 import { describe, expect, it } from 'vitest';
-import { assembleGradsum, gradsumModule } from '../../coordinator/swarm/assemble-gradsum.mjs';
+import { assembleWat, KERNELS, wasmModule } from '../../shared/assemble-wasm.mjs';
 import { GRADSUM_WASM } from '../../coordinator/swarm/gradsum-wasm.ts';
 import { GradSum } from '../../coordinator/swarm/gradsum.ts';
 import { sumOfSquares } from '../../coordinator/swarm/robust.ts';
@@ -104,10 +104,11 @@ describe(`GradSum (seed ${seed})`, () => {
     expect(other.sum.every((x) => x === 1)).toBe(true);
   });
 
-  it('loads the bytes assemble-gradsum.mjs makes of gradsum.wat (run it after editing the .wat)', async () => {
-    const bytes = await assembleGradsum();
-    const committed = readFileSync(new URL('../../coordinator/swarm/gradsum-wasm.ts', import.meta.url), 'utf8');
-    expect(committed).toBe(gradsumModule(bytes));
+  it('loads the bytes shared/assemble-wasm.mjs makes of gradsum.wat (run it after editing the .wat)', async () => {
+    const kernel = KERNELS.find((k) => k.name === 'GRADSUM_WASM')!;
+    const bytes = await assembleWat(kernel.wat);
+    const committed = readFileSync(new URL(`../../${kernel.out}`, import.meta.url), 'utf8');
+    expect(committed).toBe(wasmModule(kernel, bytes));
     expect(Buffer.from(GRADSUM_WASM, 'base64').equals(Buffer.from(bytes))).toBe(true);
   });
 });
