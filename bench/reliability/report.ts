@@ -135,7 +135,8 @@ target batch ${s.accum * s.batch} (A = ${s.accum} batches a step, one per lease)
 config): \`aggregator: 'centered_clip'\` (τ = the median distance, 3 iterations), \`norm_screen: 10\` (× the median of the
 per-batch norms of recently applied gradients; while a run is young, of those seen), \`spot_check_fraction: 0.5\` (tolerance 1e-3;
 judged by groups that agree, coordinator/swarm/spot-check.ts: a pair outvotes a dissenter only with a good record, else a fourth
-copy; \`spot_check_confirm: 0.25\` of the passes get a third copy), \`probation: 3\` (a new identity's leases are all checked
+copy, and a fifth to break a tie of two pairs; \`spot_check_confirm: 0.25\` of the passes, and those of a pair with no record,
+get a third copy), \`probation: 3\` (a new identity's leases are all checked
 until it passed 3 checks; \`probation_after_ban: 12\` from a network that produced a banned identity, so every attacker after the
 first ban), \`ban_after: 3\`, \`lease_timeout_s: 10\`. "Applied": the attackers' train answers the run used (its credit: applied alone, or
 agreeing in a spot check); in parentheses those it acknowledged (an answer to a checked lease is acknowledged, then judged).
@@ -225,8 +226,9 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    wrong is now forgotten (the fuzz: ${x.fuzz.workerRowsBefore} → ${x.fuzz.workerRowsAfter} rows); contributors, struck and banned workers stay.
 9. **Fixed: colluding twins passed a spot check** (two attackers computing the same wrong gradient agree with each other; with a
    dissenting honest third they even outvoted it and had it struck). Checks are now judged by groups (coordinator/swarm/spot-check.ts):
-   a pair outvotes a dissenter only if one of the pair has a good record, else a fourth copy decides; a quarter of the passes, and every
-   pass of a pair with no record while a worker with one is around, get a confirming third copy; copies avoid the holders' network.
+   a pair outvotes a dissenter only if one of the pair has a good record, else a fourth copy decides, and a fifth if two pairs then
+   disagree with no record to tell them apart (as at a run's start); a quarter of the passes, and every pass of a pair with no record
+   (while anyone else can compute a copy), get a confirming third copy; copies avoid the holders' network.
    ${labels ? `wrong-labels: ${labels.applied} answers applied, outvoted ${labels.checksFailed}×, ${labels.spotChecks.confirmed} passes confirmed` : ''}${push ? `; sub-screen-push: ${push.applied} applied` : ''}. Strikes against honest
    workers in the clean run and every attack: **${honestStrikes}** (asserted by the short version).
 10. **Fixed: a message with extra arguments got its refusal as a \`refused\` event**, never through its ack (the middleware took

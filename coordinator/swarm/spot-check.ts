@@ -6,14 +6,15 @@
 // The results fall into groups that agree. Colluding twins that compute the same wrong gradient agree with each
 // other, so a group of two proves little unless one of its workers has a good record (passed checks, no strikes):
 //   a pair and no dissent: passed, unless it is to be confirmed by a third copy (a share of the passes, and a pair
-//     of which neither worker has a record while a worker with one is around);
+//     of which neither worker has a record, as at a run's start, while another worker is around to compute one);
 //   one against one: a third opinion;
 //   a pair against a dissenter: the pair wins and the dissenter is struck if the pair has a good record; else a
 //     fourth opinion (with no other worker around: the pair's gradient, nobody blamed);
 //   three or more against the rest: they win, the rest are struck;
-//   two pairs: the pair with a good record wins if only one has one (a confirmation that caught twins); else the
+//   two pairs: the pair with a good record wins if only one has one (a confirmation that caught twins); else (at a
+//     run's start, when nobody has a record yet) a fifth copy decides by majority; with none to be had, the
 //     coordinate-wise median, nobody blamed; so too when no two agree.
-// At most 4 copies; `final` (no other worker can compute one) settles on what is there.
+// At most 5 copies; `final` (no other worker can compute one) settles on what is there.
 import { relDistance } from './robust.ts';
 
 export interface CheckResult {
@@ -27,7 +28,8 @@ export interface CheckResult {
 }
 
 export interface SpotCheck {
-  /** results wanted before deciding: 2, then 3 after a disagreement or for a confirmation, 4 if that is disputed */
+  /** results wanted before deciding: 2, then 3 after a disagreement or for a confirmation, 4 if that is disputed, 5 to
+   * break a tie of two pairs */
   need: number;
   results: CheckResult[];
   /** workers that hold or held a copy of this batch (a batch is never checked by the worker it checks) */
@@ -49,7 +51,7 @@ export type Verdict =
   | { kind: 'split' };
 
 /** the most copies of one batch */
-export const MAX_COPIES = 4;
+export const MAX_COPIES = 5;
 
 export interface JudgeOptions {
   /** relative L2 distance under which two results agree */
@@ -95,7 +97,7 @@ export function judge(c: SpotCheck, o: JudgeOptions): Verdict {
       const [win, lose] = good(top) ? [top, next] : [next, top];
       return { kind: 'agreed', honest: win, liars: lose };
     }
-    return { kind: 'split' };
+    return final ? { kind: 'split' } : more(false);
   }
   if (top.length === 2) {
     // a pair against one or two dissenters

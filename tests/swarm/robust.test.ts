@@ -181,6 +181,17 @@ describe(`robust aggregation (seed ${seed})`, () => {
     }
     expect(got.a.sort()).toEqual([0, 1]);
     expect(got.b.sort()).toEqual([0, 1]);
+    // neither a nor b has a record yet (a run's start): each pair that agrees is confirmed by a third copy, from the
+    // one worker that holds none (the liar answers honestly this step)
+    expect(run.version).toBe(0);
+    expect(run.spotChecks.confirmed).toBe(2);
+    const confirmed: number[] = [];
+    for (let k = 0; k < 2; k++) {
+      const c = take(run, 'liar');
+      confirmed.push(c.batches[0]);
+      expect(run.submit('liar', answer(c, honest(c.batches[0], n))).ok).toBe(true);
+    }
+    expect(confirmed.sort()).toEqual([0, 1]);
     expect(run.version).toBe(1);
     expect(run.spotChecks.passed).toBe(2);
     expect(run.workers.get('a')!.samples).toBe(8);
@@ -203,6 +214,47 @@ describe(`robust aggregation (seed ${seed})`, () => {
     expect(run.workers.get('liar')!).toMatchObject({ checksFailed: 1, strikes: 1 });
     expect(run.spotChecks.failed).toBe(1);
     expect([...run.applied.entries()].sort((x, y) => x[0] - y[0])).toEqual([[0, 0], [1, 0], [2, 1], [3, 1]]);
+    run.dispose();
+  });
+
+  it("at a run's start two colluders holding both copies of a batch do not pass each other: more copies decide by majority", () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 4, spot_check_fraction: 1, spot_check_confirm: 0, probation: 0, norm_screen: 0, ban_after: 5 } }));
+    const n = run.layout.size;
+    for (const w of ['x', 'y', 'h1', 'h2', 'h3']) run.join({ workerId: w, kind: 'sim' });
+    const wrong = Float32Array.from(honest(0, n), (v, i) => (i % 2 ? -v : 3 * v)); // the same wrong gradient, twice
+    const lx = take(run, 'x');
+    const ly = take(run, 'y');
+    expect([lx.batches, ly.batches]).toEqual([[0], [0]]);
+    expect(run.submit('x', answer(lx, wrong)).ok).toBe(true);
+    expect(run.submit('y', answer(ly, Float32Array.from(wrong))).ok).toBe(true);
+    expect(run.version).toBe(0); // nobody has a record: the pair is not enough
+    expect(run.spotChecks.confirmed).toBe(1);
+    // the confirming copy disagrees, so does a fourth: two pairs and no records, so a fifth decides
+    for (const h of ['h1', 'h2', 'h3']) {
+      expect(run.version).toBe(0);
+      const l = take(run, h);
+      expect(l.batches).toEqual([0]);
+      expect(run.submit(h, answer(l, honest(0, n))).ok).toBe(true);
+    }
+    expect(run.version).toBe(1);
+    for (const w of ['x', 'y']) expect(run.workers.get(w)!).toMatchObject({ leases: 0, strikes: 1, checksFailed: 1 });
+    for (const w of ['h1', 'h2', 'h3']) expect(run.workers.get(w)!).toMatchObject({ leases: 1, strikes: 0 });
+    run.dispose();
+  });
+
+  it('two pairs that disagree with nobody left to ask: the coordinate-wise median, nobody credited or blamed', () => {
+    const run = makeRun(tinyRun({ swarm: { target_batch_size: 4, spot_check_fraction: 1, spot_check_confirm: 0, probation: 0, norm_screen: 0 } }));
+    const n = run.layout.size;
+    for (const w of ['x', 'y', 'h1', 'h2']) run.join({ workerId: w, kind: 'sim' });
+    const wrong = Float32Array.from(honest(0, n), (v) => -v);
+    for (const [w, g] of [['x', wrong], ['y', wrong], ['h1', honest(0, n)], ['h2', honest(0, n)]] as const) {
+      const l = take(run, w);
+      expect(l.batches).toEqual([0]);
+      expect(run.submit(w, answer(l, Float32Array.from(g))).ok).toBe(true);
+    }
+    expect(run.version).toBe(1);
+    for (const w of ['x', 'y', 'h1', 'h2']) expect(run.workers.get(w)!).toMatchObject({ leases: 0, strikes: 0 });
+    expect([...run.applied.entries()]).toEqual([[0, 0]]);
     run.dispose();
   });
 
