@@ -187,7 +187,8 @@ export class SimWorker {
 export async function drain(url: URL): Promise<{ status: number; bytes: number }> {
   // a kept-alive connection the server closed while idle (keepAliveTimeout, 5 s; a 10M step can take longer) fails
   // the request that reuses it: once more on a fresh one
-  const reused = idle.get(url.host)?.pop();
+  let reused = idle.get(url.host)?.pop();
+  while (reused && (reused.destroyed || !reused.writable)) reused = idle.get(url.host)?.pop();
   if (reused) {
     try {
       return await getOn(reused, url);
@@ -238,6 +239,14 @@ function open(url: URL): Promise<NetSocket> {
     sock.once('error', fail);
     sock.on('error', (e) => pending.get(sock)?.fail(e));
     sock.on('close', () => pending.get(sock)?.fail(new Error('connection closed before the response ended')));
+    // closed by the server while idle: out of the pool
+    const drop = () => {
+      const list = idle.get(url.host);
+      const i = list?.indexOf(sock) ?? -1;
+      if (i >= 0) list!.splice(i, 1);
+    };
+    sock.on('end', drop);
+    sock.on('close', drop);
   });
 }
 
@@ -262,7 +271,10 @@ function getOn(sock: NetSocket, url: URL): Promise<{ status: number; bytes: numb
         fail(e);
       },
     });
-    sock.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n\r\n`);
+    // a write to a connection the server has just closed fails only through its callback (EPIPE)
+    sock.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nConnection: keep-alive\r\n\r\n`, (e) => {
+      if (e) pending.get(sock)?.fail(e);
+    });
   });
 }
 

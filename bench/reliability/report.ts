@@ -135,7 +135,7 @@ target batch ${s.accum * s.batch} (A = ${s.accum} batches a step, one per lease)
 config): \`aggregator: 'centered_clip'\` (τ = the median distance, 3 iterations), \`norm_screen: 10\` (× the median of the
 per-batch norms of recently applied gradients; while a run is young, of those seen), \`spot_check_fraction: 0.5\` (tolerance 1e-3;
 judged by groups that agree, coordinator/swarm/spot-check.ts: a pair outvotes a dissenter only with a good record, else a fourth
-copy, and a fifth to break a tie of two pairs; \`spot_check_confirm: 0.25\` of the passes, and those of a pair with no record,
+copy, and a fifth to break a tie of two pairs without a record; \`spot_check_confirm: 0.25\` of the passes, and those of a pair with no record,
 get a third copy), \`probation: 3\` (a new identity's leases are all checked
 until it passed 3 checks; \`probation_after_ban: 12\` from a network that produced a banned identity, so every attacker after the
 first ban), \`ban_after: 3\`, \`lease_timeout_s: 10\`. "Applied": the attackers' train answers the run used (its credit: applied alone, or

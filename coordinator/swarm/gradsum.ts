@@ -30,7 +30,8 @@ export class GradSum {
 
   constructor(readonly n: number) {
     const pages = Math.ceil((this.at + n * 4) / PAGE);
-    if (pages > MAX_PAGES) throw new Error(`a model of ${n} parameters is too large for the coordinator's gradient sum (wasm32: at most ${(MAX_PAGES * PAGE - this.at) / 4})`);
+    // strictly under 4 GiB: the kernels' end pointer (start + 4n) must not wrap to 0
+    if (this.at + n * 4 >= MAX_PAGES * PAGE) throw new Error(`a model of ${n} parameters is too large for the coordinator's gradient sum (wasm32: fewer than ${(MAX_PAGES * PAGE - this.at) / 4})`);
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     compiled ??= new WebAssembly.Module(Buffer.from(GRADSUM_WASM, 'base64'));
     this.k = new WebAssembly.Instance(compiled, { gradsum: { memory } }).exports as unknown as Kernels;

@@ -822,13 +822,14 @@ export class SwarmRun extends EventEmitter<{
 
   /**
    * whether a pair that agrees gets a third copy: a share of the passes at random, and always when neither of the
-   * two has a good record and another worker (not holding a copy) is around to compute one. At a run's start nobody
-   * has a record yet, and two colluders handed the two copies of a batch would otherwise pass each other.
+   * two has a good record and another active worker (not holding a copy) is around to compute one. At a run's start
+   * nobody has a record yet, and two colluders handed the two copies of a batch would otherwise pass each other.
    */
   private confirmPair(c: SpotCheck, pair: string[], good: (id: string) => boolean): boolean {
     if (this.rng.uniform(0, 1) < this.config.swarm.spot_check_confirm) return true;
     if (pair.some(good)) return false;
-    return this.someoneBut(c.holders);
+    for (const w of this.workers.values()) if (!c.holders.has(w.workerId) && this.active(w)) return true;
+    return false;
   }
 
   /** a result for a spot-checked batch: wait for the other copies, then apply the verdict (./spot-check.ts) */

@@ -128,7 +128,7 @@ class HttpError extends Error {
 
 /**
  * a run's weights as served at GET weightsPath(run, epoch, version): the run's own array of that version, no copy. The
- * run writes a step into the array of the version before last, and only once its downloads are over (SwarmRun inUse).
+ * run writes a step into that array in place only once its downloads are over, else into another (SwarmRun inUse).
  */
 interface WeightsFile {
   epoch: string;
@@ -711,11 +711,21 @@ export class Coordinator {
       // the run does not write into this version's array while its downloads are going out (SwarmRun inUse)
       const buf = f.body.buffer;
       this.downloads.set(buf, (this.downloads.get(buf) ?? 0) + 1);
-      res.once('close', () => {
+      // over once the body is with the kernel ('finish'), or its connection is gone: a pipelined response still queued
+      // behind another when the client leaves gets no 'close' of its own
+      const sock = req.socket;
+      let over = false;
+      const release = () => {
+        if (over) return;
+        over = true;
+        sock.off('close', release);
         const left = this.downloads.get(buf)! - 1;
         if (left > 0) this.downloads.set(buf, left);
         else this.downloads.delete(buf);
-      });
+      };
+      res.once('finish', release);
+      res.once('close', release);
+      sock.once('close', release);
       return void res.end(f.body);
     }
     if (!path.startsWith('/api/')) return this.serveStatic(path, res);

@@ -11,10 +11,11 @@
 //   a pair against a dissenter: the pair wins and the dissenter is struck if the pair has a good record; else a
 //     fourth opinion (with no other worker around: the pair's gradient, nobody blamed);
 //   three or more against the rest: they win, the rest are struck;
-//   two pairs: the pair with a good record wins if only one has one (a confirmation that caught twins); else (at a
-//     run's start, when nobody has a record yet) a fifth copy decides by majority; with none to be had, the
-//     coordinate-wise median, nobody blamed; so too when no two agree.
-// At most 5 copies; `final` (no other worker can compute one) settles on what is there.
+//   two pairs: the pair with a good record wins if only one has one (a confirmation that caught twins); if neither
+//     has one (as at a run's start, when nobody has a record yet), a fifth copy decides by majority; else, or with
+//     no fifth to be had, the coordinate-wise median, nobody blamed; so too when no two agree.
+// At most 4 copies, 5 only to break a tie of two pairs without a record; `final` (no other worker can compute one)
+// settles on what is there.
 import { relDistance } from './robust.ts';
 
 export interface CheckResult {
@@ -29,7 +30,7 @@ export interface CheckResult {
 
 export interface SpotCheck {
   /** results wanted before deciding: 2, then 3 after a disagreement or for a confirmation, 4 if that is disputed, 5 to
-   * break a tie of two pairs */
+   * break a tie of two pairs without a record */
   need: number;
   results: CheckResult[];
   /** workers that hold or held a copy of this batch (a batch is never checked by the worker it checks) */
@@ -50,8 +51,9 @@ export type Verdict =
   /** no majority: the coordinate-wise median of all results, nobody blamed */
   | { kind: 'split' };
 
-/** the most copies of one batch */
-export const MAX_COPIES = 5;
+/** the most copies of one batch, and the one more that breaks a tie of two pairs without a record */
+export const MAX_COPIES = 4;
+export const TIE_BREAK_COPIES = 5;
 
 export interface JudgeOptions {
   /** relative L2 distance under which two results agree */
@@ -97,7 +99,8 @@ export function judge(c: SpotCheck, o: JudgeOptions): Verdict {
       const [win, lose] = good(top) ? [top, next] : [next, top];
       return { kind: 'agreed', honest: win, liars: lose };
     }
-    return final ? { kind: 'split' } : more(false);
+    const tie = !good(top) && !o.final && n < TIE_BREAK_COPIES;
+    return tie ? more(false) : { kind: 'split' };
   }
   if (top.length === 2) {
     // a pair against one or two dissenters

@@ -15,15 +15,18 @@ import { runInNewContext } from 'node:vm';
 
 export type Gc = (options?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => void;
 
+let exposed: { gc: Gc | undefined } | undefined;
+
+/** V8's gc(), found once per process */
 function exposeGc(): Gc | undefined {
+  if (exposed) return exposed.gc;
   const g = (globalThis as { gc?: Gc }).gc;
-  if (typeof g === 'function') return g;
+  if (typeof g === 'function') return (exposed = { gc: g }).gc;
   try {
     setFlagsFromString('--expose-gc');
-    const fn = runInNewContext('typeof gc === "function" ? gc : undefined') as Gc | undefined;
-    return fn;
+    return (exposed = { gc: runInNewContext('typeof gc === "function" ? gc : undefined') as Gc | undefined }).gc;
   } catch {
-    return undefined;
+    return (exposed = { gc: undefined }).gc;
   }
 }
 

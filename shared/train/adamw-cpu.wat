@@ -1,5 +1,5 @@
 ;; CpuAdamW's update (adamw-cpu.ts) in WebAssembly SIMD, two elements per f64x2: the same float64 operations in the
-;; same order as the scalar loop it replaced (kept as the reference in tests/swarm/adamw-cpu.test.ts), so every stored
+;; same order as the scalar loop it replaced (kept as the reference in tests/unit/adamw-cpu.test.ts), so every stored
 ;; float32 is bit for bit the same (wasm does no FMA contraction, and rounds f64 → f32 to nearest even, as JS does).
 ;; Per element, in float64:
 ;;   g = grads[i] · gradScale;  w = params[i] · decay

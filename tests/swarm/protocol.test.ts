@@ -4,10 +4,11 @@
 // NaN, schema violations, unknown events, a missing ack, another protocol version, talking before hello, and
 // malformed frames (garbage bytes, text frames, frames of the wrong packet shape, a gradient frame cut short or with
 // bytes after it, a bare msgpack packet without the frame header).
+import { connect as netConnect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from '../../coordinator/swarm/server.ts';
 import { CHUNK_BYTES, msgpackFrame, packValue } from '../../shared/codec.ts';
-import { PROTOCOL_VERSION, type Lease, type LeaseReply, type Refusal, type SubmitReply } from '../../shared/protocol.ts';
+import { PROTOCOL_VERSION, weightsPath, type Lease, type LeaseReply, type Refusal, type SubmitReply } from '../../shared/protocol.ts';
 import { ask, connect, getWeights, simWorker, sleep, startCoordinator, tinyRun, until, type SimSocket } from './helpers.ts';
 
 let coord: Coordinator;
@@ -194,6 +195,31 @@ describe('protocol refusals', () => {
     // the socket has no 'weights' request any more: it is an unknown event, refused
     const old = await ask<Refusal>(s, 'weights', { runId: 'w' });
     expect(old).toMatchObject({ ok: false, code: 'bad-message' });
+    s.close();
+    await stillServing();
+  });
+
+  it('a weights download whose client leaves mid-way, with more requests pipelined behind it, holds nothing: the next step writes in place', async () => {
+    // ~1.2 M parameters: 5 MB of weights, more than the sockets buffer for a client that does not read
+    const run = await coord.addRun(tinyRun({ model: { n_layer: 4, n_head: 4, n_embd: 160 }, swarm: { target_batch_size: 4 } }), { id: 'w-left' });
+    const { socket: s, join } = await simWorker(url, 'w-left');
+    const downloads = (coord as unknown as { downloads: Map<unknown, number> }).downloads;
+    const raw = netConnect(Number(new URL(url).port), '127.0.0.1');
+    await new Promise((ok) => raw.once('connect', ok));
+    const get = `GET /${weightsPath('w-left', join.run.epoch, 0)} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    raw.write(get + get + get);
+    raw.pause(); // reads nothing
+    await until(() => downloads.size > 0, 5000, 'the download to start');
+    raw.destroy();
+    await until(() => downloads.size === 0, 5000, "every download's count released");
+    const before = run.params;
+    while (run.version === 0) {
+      const r = await ask<LeaseReply>(s, 'lease', { runId: 'w-left', version: 0 });
+      if (!r.ok || !('lease' in r)) throw new Error(JSON.stringify(r));
+      const g = new Float32Array(run.layout.size).map(() => (Math.random() - 0.5) * 1e-3);
+      expect(await ask<SubmitReply>(s, 'submit', { runId: 'w-left', leaseId: r.lease.leaseId, version: 0, loss: 2, grads: g })).toMatchObject({ ok: true });
+    }
+    expect(run.params).toBe(before); // stepped in place
     s.close();
     await stillServing();
   });

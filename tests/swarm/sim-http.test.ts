@@ -56,13 +56,33 @@ describe(`simulated workers' GET (seed ${seed})`, () => {
     expect(await drain(new URL('/w', url))).toEqual({ status: 200, bytes: body.length });
   });
 
-  it('retries once on a fresh connection when the kept-alive one was closed while idle', async () => {
+  it('a kept-alive connection the server closed while idle is not reused; one it closes as the request goes out is retried once', async () => {
+    let n = 0;
+    const conns = new Set<import('node:net').Socket>();
     const server = createHttp((_req, res) => res.writeHead(200, { 'content-length': 3 }).end('abc'));
-    server.keepAliveTimeout = 50;
+    server.on('connection', (c) => conns.add(c));
     const url = await listen(server);
     expect(await drain(new URL('/a', url))).toEqual({ status: 200, bytes: 3 });
-    await new Promise((ok) => setTimeout(ok, 200)); // the server has closed the idle connection
+    // the server drops the idle connection: the next GET opens another
+    for (const c of conns) c.destroy();
+    conns.clear();
+    await new Promise((ok) => setTimeout(ok, 50));
     expect(await drain(new URL('/b', url))).toEqual({ status: 200, bytes: 3 });
+    expect(conns.size).toBe(1);
+    // the server resets the kept-alive connection just as the next request is written: that GET fails, and is
+    // retried once on a fresh connection
+    const raw = createNet((sock) => {
+      const conn = ++n;
+      let requests = 0;
+      sock.on('data', () => {
+        if (conn === 1 && ++requests === 2) sock.resetAndDestroy(); // the kept-alive connection, reset under the next request
+        else sock.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      });
+    });
+    const rawUrl = await listen(raw);
+    expect(await drain(new URL('/1', rawUrl))).toEqual({ status: 200, bytes: 2 });
+    expect(await drain(new URL('/2', rawUrl))).toEqual({ status: 200, bytes: 2 });
+    expect(n).toBe(2);
   });
 
   it('refuses a body without Content-Length and a connection that ends early', async () => {
