@@ -122,8 +122,8 @@ export async function runFuzz(t: FuzzTarget, o: FuzzOptions): Promise<FuzzResult
   };
   /**
    * resolves once the coordinator has taken everything sent so far on c (a probe's ack comes back in order), or has
-   * closed c; a probe unanswered for 1.5 s (the namespace was left: a DISCONNECT packet leaves the engine connection
-   * open and drops what follows) closes c from our side
+   * closed c; a probe unanswered for 1.5 s (say the namespace was left and the close is on its way) closes c from our
+   * side
    */
   const settle = async (c: Conn) => {
     if (!c.s.connected) return;

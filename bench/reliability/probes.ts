@@ -30,9 +30,12 @@ export interface RateLimitProbe {
   afterReconnect: Record<string, number>;
   /** the socket.io session was renewed without a new websocket */
   renewed: boolean;
+  /** the coordinator closed the websocket once the client left its only namespace */
+  closed: boolean;
 }
 
-/** a burst over the per-connection rate limit, then the namespace left and re-entered on the same websocket, and again */
+/** a burst over the per-connection rate limit, then the namespace left and (if the coordinator keeps the websocket open)
+ * re-entered on the same websocket, and again */
 export async function probeRateLimitReset(url: string, n = 1500): Promise<RateLimitProbe> {
   const s = openSocket(url, { reconnect: false });
   try {
@@ -41,13 +44,15 @@ export async function probeRateLimitReset(url: string, n = 1500): Promise<RateLi
     const first = await burst(s, n);
     const write = (p: unknown[]) => (s.io.engine as unknown as { write(b: Uint8Array): void }).write(packValue(p));
     const reconnected = new Promise<void>((ok) => s.once('connect', () => ok()));
+    let closed = false;
+    (s.io.engine as unknown as { once(e: 'close', f: () => void): void }).once('close', () => void (closed = true));
     write([1, '/', undefined, undefined]);
     await sleep(100);
-    write([0, '/', {}, undefined]);
-    await Promise.race([reconnected, sleep(3000)]);
-    const renewed = s.connected && (s.io.engine as unknown as { id: string }).id === ws;
+    if (!closed) write([0, '/', {}, undefined]);
+    await Promise.race([reconnected, sleep(closed ? 0 : 3000)]);
+    const renewed = !closed && s.connected && (s.io.engine as unknown as { id: string }).id === ws;
     const afterReconnect = renewed ? await burst(s, n) : {};
-    return { n, first, afterReconnect, renewed };
+    return { n, first, afterReconnect, renewed, closed };
   } finally {
     s.close();
   }

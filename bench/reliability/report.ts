@@ -219,9 +219,10 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    against the median of the norms seen so far, and is saved with the run (\`state.json\`, restored at a restart). 1000× answers
    applied: ${[sign, constant].filter((r) => r !== undefined).map((r) => `${r.name} ${r.applied}`).join(', ')}.
    Still: the first two gradients of a run are unscreened (in a run that spot-checks, probation checks them).
-7. **Fixed: the per-connection rate limit was per namespace socket.** The bucket now lives on the engine connection: after
-   ${rl.n} events at once (${limited(rl.first)} refused as rate-limited), a raw DISCONNECT then CONNECT of \`/\` on the same websocket
-   ${rl.renewed ? `and ${rl.n} more events at once: ${rl.n - limited(rl.afterReconnect)} taken, ${limited(rl.afterReconnect)} refused` : 'did not renew the session'}.
+7. **Fixed: the per-connection rate limit was per namespace socket.** The bucket now lives on the engine connection, and a
+   client that leaves its only namespace loses the connection (a DISCONNECT packet used to leave it open, dropping the events
+   that came after): after ${rl.n} events at once (${limited(rl.first)} refused as rate-limited), a raw DISCONNECT of \`/\`
+   ${rl.closed ? 'had the coordinator close the websocket, so no fresh session could start on it' : rl.renewed ? `and a CONNECT on the same websocket renewed the session: ${rl.n} more events at once, ${rl.n - limited(rl.afterReconnect)} taken, ${limited(rl.afterReconnect)} refused` : 'and a CONNECT did not renew the session'}.
 8. **Fixed: the run's workers table was never pruned.** A worker that leaves having contributed nothing and done nothing
    wrong is now forgotten (the fuzz: ${x.fuzz.workerRowsBefore} → ${x.fuzz.workerRowsAfter} rows); contributors, struck and banned workers stay.
 9. **Fixed: colluding twins passed a spot check** (two attackers computing the same wrong gradient agree with each other; with a
@@ -235,8 +236,7 @@ coordinator in the test's process, an uncaught exception fails it): \`npx vitest
    the ack from the third place; socket.io puts it last), so the sender waited for its ack timeout; now the ack is the last argument
    and anything but one payload before it is refused through it. (Fixed earlier: after the last step the run no longer hands out
    train leases of step K + 1 while the final eval is out.)
-11. **Still open.** A client's DISCONNECT packet leaves its engine connection open, and the events that arrive with it are dropped
-   without a reply. A banned attacker that drops its token is a stranger again: on probation its answers never count unchecked, but
+11. **Still open.** A banned attacker that drops its token is a stranger again: on probation its answers never count unchecked, but
    each of its leases costs the run a second copy. A hoarder that claims the newest weights in its lease requests is not struck (an
    honest worker whose lease was beaten while it fetched them says the same): it still costs each hoarded step a backup after 3× the
    usual turnaround; and a hoarder with a new identity from a network not seen hoarding before costs its first step a newcomer's

@@ -558,7 +558,12 @@ export class Coordinator {
       }),
     );
 
-    socket.on('disconnect', () => {
+    socket.on('disconnect', (reason) => {
+      // a client that leaves the namespace (a DISCONNECT packet) with no other namespace on its connection has no use
+      // for the connection: close it, as socket.io-client does on its side (else it could sit on an open connection
+      // whose events go nowhere, or re-enter the namespace to start afresh)
+      const client = socket.client as unknown as { nsps: Map<string, unknown> };
+      if (reason === 'client namespace disconnect' && client.nsps.size === 0) socket.conn.close();
       // a recovered connection gets the same socket id back; leases are released now either way
       if (st.info && st.runId) this.runs.get(st.runId)?.leave(st.info.workerId);
       if (st.info) this.log.info(`worker ${st.info.workerId} disconnected`);
